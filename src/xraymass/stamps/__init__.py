@@ -1,0 +1,1 @@
+"""stamps stage of xraymass."""

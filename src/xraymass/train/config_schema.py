@@ -1,0 +1,26 @@
+"""Config sections of the training stage: `model` (build_model) and `train` (fit)."""
+from ..schema import Key
+
+SECTIONS = {
+    "model": {
+        "filters": Key(list, [16, 32, 64], "filters of the three 3x3 convolutions", item=int, length=3, lo=1, hi=4096),
+        "kernel_size": Key(int, 3, "convolution kernel side", lo=1, hi=15),
+        "pool_size": Key(int, 2, "max-pooling size and stride", lo=1, hi=8),
+        "dense": Key(list, [200, 100, 20], "hidden dense layers before the output", item=int, lo=1, hi=100_000),
+        "dropout": Key(float, 0.1, "dropout after global pooling and after the first dense layer", lo=0.0, hi=0.9),
+        "padding": Key(str, "same", "convolution padding (the paper does not say)", choices=("same", "valid")),
+        "input_scaling": Key(str, "log1p", "counts -> network input (the paper does not say)",
+                             choices=("log1p", "none", "asinh")),
+    },
+    "train": {
+        "learning_rate": Key(float, 5e-4, "Adam learning rate", lo=1e-8, hi=1.0),
+        "batch_size": Key(int, 32, "global batch size (the paper does not say)", lo=1, hi=65536),
+        "max_epochs": Key(int, 400, "epochs; if the stopping rule is never met, the last epoch's model is kept", lo=1, hi=100_000),
+        "max_abs_delta": Key(float, 0.3, "stopping rule: max |delta| on the validation fold below this", lo=0.0, hi=10.0),
+        "max_abs_median": Key(float, 0.02, "stopping rule: |median delta| below this", lo=0.0, hi=10.0),
+        "min_slope": Key(float, 0.9, "stopping rule: slope of M_true against M_pred above this", lo=0.0, hi=10.0),
+        "shuffle_buffer": Key(int, 2048, "tf.data shuffle buffer (images)", lo=1, hi=10_000_000),
+        "scale_lr_with_ranks": Key(bool, False, "multiply the learning rate by the number of Horovod ranks"),
+        "seed": Key(int, 0, "training seed offset (combined with run.seed and the fold)", lo=0, hi=2**31 - 1),
+    },
+}
