@@ -24,7 +24,6 @@ done
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 constraints=$here/constraints.txt
-python=${PYTHON:-python3}
 tf_version=$(sed -n 's/^tensorflow-cpu==//p' "$constraints")
 tfkeras_version=$(sed -n 's/^tf-keras==//p' "$constraints")
 horovod_version=0.28.1
@@ -35,6 +34,10 @@ log() { printf '[install] %s\n' "$*"; }
 # --- Debian packages: MPI to build mpi4py and Horovod against, SLURM for the local cluster,
 # the system cmake (PyPI's cmake 4 breaks Horovod's gloo build).
 debs=(libopenmpi-dev openmpi-bin slurm-wlm munge cmake make g++ git)
+python=${PYTHON:-python3}
+# a bare Debian/Ubuntu python3 (as in the container's base image) has no venv module or headers
+"$python" -c "import venv, ensurepip, sysconfig, os; assert os.path.exists(sysconfig.get_paths()['include'] + '/Python.h')" \
+  2>/dev/null || debs+=(python3-venv python3-dev)
 missing=()
 for d in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "ok installed" || missing+=("$d")

@@ -1,0 +1,379 @@
+"""Site configs, safe sbatch options, and `xraymass submit` (the afterok chain, resume) on the real local SLURM."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, xraymass
+from xraymass.errors import ConfigError
+from xraymass.sites.config_schema import STAGES
+from xraymass.sites.options import check_options
+from xraymass.sites.site import load_site, site_names
+from xraymass.sites.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command
+
+REAL_SITES = ("perlmutter", "frontier", "alps", "juwels-booster", "vista", "lumi")
+REQUIRED = ("local", "generic", *REAL_SITES)
+SITES = sorted(set(REQUIRED) | set(site_names(REPO)))  # every folder of site_configs/ is checked
+
+
+@pytest.fixture
+def account(monkeypatch):
+    monkeypatch.setenv("XRAYMASS_ACCOUNT", "abc123")
+
+
+def copy_home(tmp_path: Path) -> Path:
+    """A repository copy with the real jobs/ and site_configs/, for sites edited by a test."""
+    home = tmp_path / "home"
+    shutil.copytree(REPO / "jobs", home / "jobs")
+    shutil.copytree(REPO / "site_configs", home / "site_configs", ignore=shutil.ignore_patterns("slurm.sh"))
+    return home
+
+
+def edit_site(home: Path, site: str, section: str, key: str, value) -> None:
+    path = home / "site_configs" / site / "site.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.setdefault(section, {})[key] = value
+    path.write_text(yaml.safe_dump(data))
+
+
+# --- every site loads and is consistent ---------------------------------------------------
+
+def test_all_required_sites_exist():
+    assert set(REQUIRED) <= set(site_names(REPO))
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_site_config_validates(name, account):
+    site = load_site(name, REPO)
+    assert site.cfg.site["name"] == name
+    for stage in STAGES:
+        argv = site.sbatch_argv(stage)
+        assert any(a.startswith("--time=") for a in argv), f"{name}: {stage} has no time limit"
+        assert all(a.startswith("--") and " " not in a for a in argv)
+    if name not in ("local", "generic"):
+        assert site.sbatch_argv("train")[0] == "--account=abc123"
+        assert site.cfg.software["mode"] == "container"
+        text = (site.directory / "site.yaml").read_text()
+        cited = re.search(r"https://[a-z.-]+\.(gov|ch|de|edu|eu)/", text)
+        assert cited, f"{name}: site.yaml cites no documentation page"
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_env_sh_sets_what_the_job_scripts_use(name, account):
+    """env.sh parses, and sourced under `set -euo pipefail` it exports the srun plugin and exec prefix of site.yaml."""
+    site = load_site(name, REPO)
+    assert subprocess.run(["bash", "-n", str(site.env_sh)]).returncode == 0
+    probe = (
+        'module() { echo "module $*" >&2; }\n'  # Lmod/Tcl modules are absent here: record the loads
+        "set -euo pipefail\n"
+        f'source "{site.env_sh}"\n'
+        'printf "%s\\n" "$XRAYMASS_SRUN_MPI" "$XRAYMASS_EXEC"\n')
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "XRAYMASS_HOME": str(REPO),
+           "XRAYMASS_ACCOUNT": "abc123"}
+    if name == "local":
+        env["SLURM_CONF"] = "/nonexistent/slurm.conf"
+    out = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    srun_mpi, exec_prefix = out.stdout.splitlines()[:2]
+    software = site.cfg.software
+    assert srun_mpi == site.cfg.mpi["srun_mpi"]
+    loaded = [line.split(" ", 2)[2] for line in out.stderr.splitlines() if line.startswith("module load ")]
+    assert " ".join(loaded).split() == software["modules"]
+    if software["mode"] != "container":
+        assert exec_prefix == ""
+        return
+    words = exec_prefix.split()
+    assert words[:2] == [software["runtime"], "exec"]
+    assert {"nvidia": "--nv", "amd": "--rocm"}[software["gpu"]] in words
+    assert words[-1] == str(REPO / software["container"])
+    binds = words[words.index("--bind") + 1].split(",")
+    assert binds == [str(REPO), *software["binds"]]
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_site_files_and_job_scripts_exist(name, account):
+    """Every file a site's jobs reference exists: the stage scripts, env.sh, and a well-formed jobqueue block."""
+    site = load_site(name, REPO)
+    for stage in STAGES:
+        script = REPO / "jobs" / SCRIPTS[stage]
+        assert script.is_file(), f"{script} missing"
+        text = script.read_text()
+        assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+        assert 'site_configs/${XRAYMASS_SITE:-local}/env.sh' in text
+        assert re.search(r'^srun (--mpi="\$XRAYMASS_SRUN_MPI" )?\$XRAYMASS_EXEC python -m ', text, re.M), script
+        assert re.search(r"^#SBATCH --output=logs/%x-(%j|%A_%a)\.out$", text, re.M), script
+    jobqueue = site.directory / site.cfg.dask["jobqueue"]
+    if name == "local" and not jobqueue.is_file():
+        pytest.skip("the local site runs Dask in-process (dask.cluster: local)")
+    block = yaml.safe_load(jobqueue.read_text())["jobqueue"]["slurm"]
+    assert block["cores"] >= 1 and block["processes"] >= 1
+    extra = {d.split("=", 1)[0][2:]: d.split("=", 1)[1] for d in block.get("job-extra-directives", [])}
+    check_options(extra, jobqueue, "job-extra-directives")
+    for line in block.get("job-script-prologue", []):
+        sourced = line.removeprefix("source ").replace("$XRAYMASS_HOME", str(REPO))
+        assert Path(sourced) == site.env_sh
+
+
+RESOURCE_OPTIONS = {"partition", "qos", "constraint", "nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem",
+                    "mem-per-cpu", "mem-per-gpu", "gres", "gpus", "gpus-per-node", "gpus-per-task", "time"}
+
+
+def sbatch_header(script: Path) -> dict[str, str]:
+    """The long options of a job script's #SBATCH lines: {'ntasks': '2', 'requeue': ''}."""
+    lines = re.findall(r"^#SBATCH --([a-z-]+)(?:=(\S*))?", script.read_text(), re.M)
+    return {name: value for name, value in lines}
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_site_options_override_the_job_scripts_resources(name, account):
+    """Every resource a job script's #SBATCH header asks for is given again by the site (the command line wins over
+    the header; a header --ntasks would otherwise cap a site's --ntasks-per-node), and no header uses an option the
+    site refuses (a header line cannot be removed from the command line)."""
+    site = load_site(name, REPO)
+    refused = set(site.cfg.slurm["unsupported"])
+    for stage in STAGES:
+        script = REPO / "jobs" / SCRIPTS[stage]
+        for option in sbatch_header(script):
+            assert option not in refused, f"{script.name} asks for --{option}, which {name} refuses"
+            if option in RESOURCE_OPTIONS:
+                assert option in site.options[stage], \
+                    f"{name}: slurm_{stage} does not set --{option} ({script.name} does)"
+
+
+def test_unsupported_options_are_refused(tmp_path, account):
+    home = copy_home(tmp_path)
+    edit_site(home, "vista", "slurm_stamps", "options", {"mem": "4G", "time": "01:00:00"})
+    with pytest.raises(ConfigError, match=r"'slurm_stamps\.options\.mem': this site refuses --mem"):
+        load_site("vista", home)
+
+
+def test_site_name_and_unset_placeholder_are_refused(monkeypatch):
+    monkeypatch.delenv("XRAYMASS_ACCOUNT", raising=False)
+    with pytest.raises(ConfigError, match=r"slurm\.account' uses \$\{XRAYMASS_ACCOUNT\}, which is not set"):
+        load_site("perlmutter", REPO)
+    with pytest.raises(ConfigError, match="a site is the name of a folder"):
+        load_site("../etc", REPO)
+    with pytest.raises(ConfigError, match="sites here: .*perlmutter"):
+        load_site("nowhere", REPO)
+
+
+# --- injection: site values never reach a shell -------------------------------------------
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("slurm_mocks", "options", {"partition": "gpu; rm -rf ~"},
+     r"'slurm_mocks\.options\.partition' = 'gpu; rm -rf ~' is not allowed"),
+    ("slurm_train", "options", {"time": "01:00:00 --wrap=id"}, r"'slurm_train\.options\.time' .* is not allowed"),
+    ("slurm_train", "options", {"wrap": "touch pwned"}, r"sbatch option 'slurm_train\.options\.wrap' is not allowed"),
+    ("slurm_train", "options", {"output": "/etc/passwd"},
+     r"sbatch option 'slurm_train\.options\.output' is not allowed"),
+    ("slurm_halos", "options", {"qos": "$(touch pwned)"},
+     r"'slurm_halos\.options\.qos' = '\$\(touch pwned\)' is not allowed"),
+    ("slurm_halos", "options", {"partition": "-x"}, r"'slurm_halos\.options\.partition' = '-x' is not allowed"),
+    ("software", "binds", ["/scratch,/etc --nv"], r"'software\.binds' entry '/scratch,/etc --nv' is not allowed"),
+    ("software", "modules", ["apptainer; curl x | sh"], r"'software\.modules' entry .* is not a module name"),
+])
+def test_injection_attempts_are_refused(tmp_path, account, section, key, value, message):
+    home = copy_home(tmp_path)
+    edit_site(home, "perlmutter", section, key, value)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_site("perlmutter", home)
+    assert "\n" not in str(err.value)
+
+
+def test_injection_through_the_account_variable_is_refused(monkeypatch):
+    monkeypatch.setenv("XRAYMASS_ACCOUNT", "m1234 --wrap=id")
+    with pytest.raises(ConfigError, match=r"'slurm\.account' = 'm1234 --wrap=id' is not allowed"):
+        load_site("perlmutter", REPO)
+
+
+def test_cli_refuses_injection_with_one_line(tmp_path, write_config):
+    home = copy_home(tmp_path)
+    edit_site(home, "local", "slurm_mocks", "options", {"partition": "debug`touch pwned`"})
+    env = dict(os.environ, XRAYMASS_HOME=str(home))
+    out = xraymass("submit", "--site", "local", "--config", str(write_config()), "--dry-run", env=env, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "slurm_mocks.options.partition" in out.stderr
+    assert out.stdout == "" and not (tmp_path / "pwned").exists()
+
+
+def test_values_reach_sbatch_as_single_argv_elements(tmp_path, account):
+    home = copy_home(tmp_path)
+    edit_site(home, "perlmutter", "slurm_train", "options", {"constraint": "gpu&hbm80g", "time": "1-00:00:00"})
+    site = load_site("perlmutter", home)
+    argv = sbatch_command(Step("train", "0-9"), site, home, "ALL,XRAYMASS_SITE=perlmutter", ["train.max_epochs=2"],
+                          dependency="42")
+    assert argv[:3] == ["sbatch", "--parsable", "--account=abc123"]
+    assert "--constraint=gpu&hbm80g" in argv and "--time=1-00:00:00" in argv
+    assert argv.index("--dependency=afterok:42") < argv.index(str(home / "jobs" / "train_fold.sh"))
+    assert argv[argv.index(str(home / "jobs" / "train_fold.sh")):] == [str(home / "jobs" / "train_fold.sh"),
+                                                                        "--set", "train.max_epochs=2"]
+
+
+def test_exports_refuse_commas_and_whitespace(tmp_path, account):
+    site = load_site("local", REPO)
+    with pytest.raises(ConfigError, match="cannot carry"):
+        job_exports(tmp_path / "a,b.yaml", site, REPO)
+    with pytest.raises(ConfigError, match="cannot carry"):
+        job_exports(tmp_path / "a b.yaml", site, REPO)
+    assert job_exports(tmp_path / "c.yaml", site, REPO) == \
+        f"ALL,XRAYMASS_CONFIG={tmp_path / 'c.yaml'},XRAYMASS_SITE=local,XRAYMASS_HOME={REPO}"
+
+
+def test_array_spec():
+    assert array_spec(list(range(10))) == "0-9"
+    assert array_spec([1, 2, 3, 7, 9, 10]) == "1-3,7,9-10"
+    assert array_spec([4]) == "4"
+
+
+# --- the local SLURM: every stage's sbatch line is accepted --------------------------------
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("stage", STAGES)
+def test_local_site_sbatch_test_only(slurm, stage, tmp_path, write_config):
+    """The exact sbatch command of each stage (site options, exports, array, script) passes sbatch --test-only."""
+    site = load_site("local", REPO)
+    exports = job_exports(write_config(), site, REPO)
+    step = Step(stage, "0-9" if stage == "train" else "")
+    argv = sbatch_command(step, site, REPO, exports, [])
+    argv[1] = "--test-only"
+    out = subprocess.run(argv, env=slurm, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "to start at" in out.stderr
+
+
+# --- xraymass submit ------------------------------------------------------------------------
+
+def scontrol_job(env: dict, job: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "-o", "show", "job", job], env=env, capture_output=True, text=True, check=True)
+    fields = {}
+    for item in out.stdout.splitlines()[0].split():
+        key, _, value = item.partition("=")
+        fields.setdefault(key, value)
+    return fields
+
+
+@pytest.mark.slurm
+def test_submit_chain_with_afterok_dependencies(slurm, tmp_path, write_config):
+    """A held chain on the real local SLURM: five jobs, each waiting afterok on the previous, train an array 0-9."""
+    config = write_config()
+    out = xraymass("submit", "--site", "local", "--config", str(config), "--hold", env=slurm, cwd=tmp_path)
+    lines = [line.split() for line in out.stdout.splitlines()]
+    ids = {words[0]: words[1] for words in lines}
+    try:
+        assert out.returncode == 0, out.stderr
+        assert list(ids) == list(STAGES)
+        assert lines[STAGES.index("train")][2:] == ["array", "0-9"]
+        assert (tmp_path / "logs").is_dir()
+        for previous, stage in zip(STAGES, STAGES[1:]):
+            job = scontrol_job(slurm, ids[stage])
+            assert job["Dependency"].startswith(f"afterok:{ids[previous]}"), job["Dependency"]
+            assert job["Command"] == str(REPO / "jobs" / SCRIPTS[stage])
+            assert job["JobState"] == "PENDING"
+        assert scontrol_job(slurm, ids["halos"])["Reason"] == "JobHeldUser"
+        assert scontrol_job(slurm, ids["train"])["ArrayTaskId"] == "0-9"
+    finally:
+        if ids:
+            subprocess.run(["scancel", *ids.values()], env=slurm)
+
+
+@pytest.mark.slurm
+def test_submit_reports_sbatch_failure_in_one_line(slurm, tmp_path, write_config):
+    home = copy_home(tmp_path)
+    edit_site(home, "local", "slurm_halos", "options", {"partition": "nosuchpartition", "time": "00:10:00"})
+    env = dict(slurm, XRAYMASS_HOME=str(home))
+    out = xraymass("submit", "--site", "local", "--config", str(write_config()), "--hold", env=env, cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "sbatch of the halos job failed" in out.stderr
+    assert out.stdout == ""
+
+
+def make_store(cfg_path: Path, *, halos=True, events=(True, True, True), stamps=True, folds=range(10), evaluated=False):
+    """A run whose store holds the `complete` markers of docs/store.md for the given stages."""
+    from xraymass.config import load_config
+    from xraymass.store import mark_complete, open_store
+
+    cfg = load_config(cfg_path)
+    root = open_store(cfg.store_path, "a")
+    group = root.require_group("halos")
+    group.create_array("halo_id", data=np.arange(len(events), dtype="int64"), overwrite=True)
+    if halos:
+        mark_complete(group)
+    for halo, done in enumerate(events):
+        events_group = root.require_group(f"events/h{halo:08d}")
+        if done:
+            mark_complete(events_group)
+    if stamps:
+        mark_complete(root.require_group("stamps"))
+    for k in folds:
+        mark_complete(root.require_group(f"predictions/fold_{k:02d}"))
+    if evaluated:
+        (cfg.run_dir / "results").mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / "results" / "evaluate.json").write_text("{}")
+
+
+def dry_run(config: Path, *extra: str) -> list[list[str]]:
+    out = xraymass("submit", "--site", "local", "--config", str(config), "--dry-run", *extra)
+    assert out.returncode == 0, out.stderr
+    return [shlex.split(line) for line in out.stdout.splitlines()]
+
+
+def stage_of(argv: list[str]) -> str:
+    script = next(a for a in argv if a.endswith(".sh"))
+    return next(stage for stage, name in SCRIPTS.items() if script.endswith("/" + name))
+
+
+def test_submit_dry_run_prints_the_whole_chain(write_config):
+    config = write_config()
+    commands = dry_run(config, "--set", "train.max_epochs=3")
+    assert [stage_of(c) for c in commands] == list(STAGES)
+    first, train = commands[0], commands[STAGES.index("train")]
+    assert not any(a.startswith("--dependency") for a in first)
+    assert "--ntasks=1" in first and "--time=00:30:00" in first
+    assert f"--export=ALL,XRAYMASS_CONFIG={config},XRAYMASS_SITE=local,XRAYMASS_HOME={REPO}" in first
+    assert "--array=0-9" in train and "--dependency=afterok:<stamps>" in train
+    assert train[-2:] == ["--set", "train.max_epochs=3"]
+
+
+def test_submit_resumes_a_partly_finished_run(write_config):
+    config = write_config()
+    make_store(config, folds=[k for k in range(10) if k not in (3, 7)])
+    commands = dry_run(config)
+    assert [stage_of(c) for c in commands] == ["train", "evaluate"]
+    assert "--array=3,7" in commands[0] and not any(a.startswith("--dependency") for a in commands[0])
+    assert "--dependency=afterok:<train>" in commands[1]
+
+
+def test_submit_restarts_at_the_first_unfinished_stage(write_config):
+    config = write_config()
+    make_store(config, events=(True, False, True))
+    commands = dry_run(config)
+    assert [stage_of(c) for c in commands] == ["mocks", "stamps", "train", "evaluate"]
+    assert "--array=0-9" in commands[2]
+
+
+def test_submit_finished_run_and_from_stage(write_config):
+    config = write_config()
+    make_store(config, evaluated=True)
+    out = xraymass("submit", "--site", "local", "--config", str(config), "--dry-run")
+    assert out.returncode == 0 and out.stdout.startswith("xraymass submit: nothing to do")
+    commands = dry_run(config, "--from-stage", "stamps")
+    assert [stage_of(c) for c in commands] == ["stamps", "train", "evaluate"]
+    assert "--array=0-9" in commands[1]
+
+
+def test_submit_container_site_needs_its_image(tmp_path, write_config, account):
+    env = dict(os.environ, XRAYMASS_ACCOUNT="abc123", XRAYMASS_IMAGE=str(tmp_path / "missing.sif"))
+    out = xraymass("submit", "--site", "perlmutter", "--config", str(write_config()), env=env, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "container image" in out.stderr and "missing.sif" in out.stderr
+    dry = xraymass("submit", "--site", "perlmutter", "--config", str(write_config()), "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "--constraint=gpu" in dry.stdout and "--account=abc123" in dry.stdout
