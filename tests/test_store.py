@@ -71,3 +71,11 @@ def test_effective_config_with_provenance(tmp_path):
     assert prov["xraymass_version"] == __version__ and prov["ranks"] == 2
     assert prov["physics_data"] == {"kind": "embedded"} and prov["stage"] == "train"
     assert prov["git_commit"] != ""
+
+
+def test_groups_written_after_consolidation_are_seen(tmp_path):
+    root = open_store(tmp_path / "s.zarr", "a")
+    root.require_group("halos")
+    consolidate(tmp_path / "s.zarr")
+    open_store(tmp_path / "s.zarr", "r+").require_group("predictions/fold_00")
+    assert "fold_00" in open_store(tmp_path / "s.zarr")["predictions"]

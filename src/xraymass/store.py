@@ -26,7 +26,9 @@ def open_store(path: str | os.PathLike, mode: str = "r") -> zarr.Group:
     if not exists and mode != "a":
         raise StoreError(f"{path}: no xraymass store here (run the earlier stages first)")
     try:
-        root = zarr.open_group(str(path), mode="a" if mode == "a" else mode, zarr_format=3)
+        # never through consolidated metadata: it is a snapshot taken when a stage ended, and a later
+        # stage's groups (stamps, predictions) would be invisible through it
+        root = zarr.open_group(str(path), mode=mode, zarr_format=3, use_consolidated=False)
     except Exception as err:  # zarr raises many kinds on a damaged store
         raise StoreError(f"{path}: store is not readable ({type(err).__name__}: {err})") from None
     if not exists:

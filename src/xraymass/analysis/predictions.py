@@ -1,0 +1,107 @@
+"""The test-set predictions of the cross-validation folds, read from `predictions/fold_KK` (docs/store.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, StoreError
+from ..store import is_complete, open_store
+
+ARRAYS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
+
+
+def read_root(store_path: Path):
+    """The store's root for reading, schema version checked, ignoring consolidated metadata: the stamps stage
+    consolidates the root before the folds are trained, so that snapshot lists no predictions (and may hold
+    stale attributes)."""
+    import zarr
+
+    open_store(store_path, "r")
+    return zarr.open_group(str(store_path), mode="r", zarr_format=3, use_consolidated=False)
+
+
+def fold_group_name(fold: int) -> str:
+    return f"predictions/fold_{fold:02d}"
+
+
+@dataclass
+class Predictions:
+    """Every image's prediction, all folds concatenated; `folds` holds each fold's store attributes."""
+
+    halo_id: np.ndarray
+    projection: np.ndarray
+    augmentation: np.ndarray
+    log_m500c_true: np.ndarray
+    log_m500c_pred: np.ndarray
+    fold: np.ndarray
+    folds: dict[int, dict] = field(default_factory=dict)
+
+    @property
+    def delta(self) -> np.ndarray:
+        """delta = log10(M_pred) - log10(M_true) per image, in dex."""
+        return self.log_m500c_pred.astype(np.float64) - self.log_m500c_true.astype(np.float64)
+
+    def select(self, mask: np.ndarray) -> "Predictions":
+        return Predictions(*(getattr(self, name)[mask] for name in (*ARRAYS, "fold")), folds=self.folds)
+
+
+def available_folds(store_path: Path, n_folds: int) -> list[int]:
+    """The folds whose predictions group exists and is complete."""
+    root = read_root(store_path)
+    return [k for k in range(n_folds) if _complete_group(root, fold_group_name(k)) is not None]
+
+
+def load_predictions(store_path: Path, n_folds: int, folds: list[int] | None = None) -> Predictions:
+    """Read the predictions of `folds` (default: all n_folds). Every fold asked for must be complete.
+
+    A fold that is absent or not complete raises InputError naming every such fold, and nothing is
+    evaluated; a NaN or infinite value raises InputError naming the fold and the array.
+    """
+    root = read_root(store_path)
+    wanted = list(range(n_folds)) if folds is None else list(folds)
+    groups = {k: _complete_group(root, fold_group_name(k)) for k in wanted}
+    missing = [k for k, g in groups.items() if g is None]
+    if missing:
+        names = ", ".join(f"fold_{k:02d}" for k in missing)
+        raise InputError(f"{store_path}/predictions: {len(missing)} of {len(wanted)} folds missing or not complete "
+                         f"({names}); run `xraymass train` for them; nothing evaluated")
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*ARRAYS, "fold")}
+    attrs: dict[int, dict] = {}
+    for k, group in groups.items():
+        arrays = _read_fold(store_path, k, group)
+        for name in ARRAYS:
+            parts[name].append(arrays[name])
+        parts["fold"].append(np.full(len(arrays["halo_id"]), k, dtype=np.int16))
+        attrs[k] = {key: group.attrs.get(key) for key in ("fold", "validation_fold", "kept_epoch", "converged")}
+    return Predictions(*(np.concatenate(parts[name]) for name in (*ARRAYS, "fold")), folds=attrs)
+
+
+def _complete_group(root, name: str):
+    try:
+        group = root[name]
+    except KeyError:
+        return None
+    return group if is_complete(group) else None
+
+
+def _read_fold(store_path: Path, fold: int, group) -> dict[str, np.ndarray]:
+    where = f"{store_path}/{fold_group_name(fold)}"
+    arrays = {}
+    for name in ARRAYS:
+        try:
+            arrays[name] = np.asarray(group[name][...])
+        except KeyError:
+            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(ARRAYS)})") from None
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) != 1:
+        raise StoreError(f"{where}: arrays have different lengths {sorted(lengths)}")
+    if lengths == {0}:
+        raise InputError(f"{where}: the fold has no test predictions")
+    for name in ("log_m500c_true", "log_m500c_pred"):
+        bad = int(np.count_nonzero(~np.isfinite(arrays[name])))
+        if bad:
+            raise InputError(f"{where}/{name}: {bad} of {len(arrays[name])} values are NaN or infinite "
+                             "(a diverged model?); retrain this fold; nothing evaluated")
+    return arrays

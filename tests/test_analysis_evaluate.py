@@ -1,0 +1,178 @@
+"""evaluate: metrics recover known sigma and mu, subset and best-fold selection, figures, bad input."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from analysis_stores import build_full_store, constructed_predictions, write_predictions
+from conftest import REPO, sbatch_wait, xraymass
+from xraymass.analysis import evaluate as ev
+from xraymass.analysis import figures
+from xraymass.analysis.metrics import best_fold, dex_to_percent, fit_gaussian, in_mass_range
+from xraymass.analysis.predictions import load_predictions
+from xraymass.config import load_config
+from xraymass.errors import InputError
+
+
+def _png_variance(path) -> float:
+    import matplotlib.image as mpimg
+
+    return float(np.asarray(mpimg.imread(path), dtype=np.float64)[..., :3].var())
+
+
+def _panels(fig) -> int:
+    """Axes holding data (not colour bars, not switched off)."""
+    return sum(1 for ax in fig.axes if ax.axison and ax.get_label() != "<colorbar>")
+
+
+def test_gaussian_fit_recovers_known_sigma_and_mu():
+    rng = np.random.default_rng(0)
+    for sigma, mu in ((0.05, -0.022), (0.03, 0.01), (0.1, 0.0)):
+        fit = fit_gaussian(rng.normal(mu, sigma, 8000))
+        assert fit.method == "histogram"
+        assert fit.sigma == pytest.approx(sigma, rel=0.05)
+        assert fit.mu == pytest.approx(mu, abs=0.1 * sigma)
+        assert fit.robust_sigma == pytest.approx(sigma, rel=0.05)
+        assert fit.sigma_percent == pytest.approx(100 * math.log(10) * fit.sigma)
+
+
+def test_fit_follows_the_core_not_outliers():
+    rng = np.random.default_rng(1)
+    delta = np.concatenate([rng.normal(0.0, 0.04, 5000), rng.uniform(-1, 1, 100)])
+    fit = fit_gaussian(delta)
+    assert fit.sigma == pytest.approx(0.04, rel=0.08)
+    assert fit.mle_sigma > 0.07  # the MLE width is blown up by the 2% outliers; the fit is not
+
+
+def test_percent_conversion_matches_the_papers_pairs():
+    # the paper's sigma is rounded to 3 decimals: its percent must lie within that rounding of ln(10) sigma
+    for dex, percent in ((0.051, 11.6), (0.041, 9.6), (0.033, 7.7), (0.025, 5.7)):
+        lo, hi = dex_to_percent(dex - 0.0005), dex_to_percent(dex + 0.0005)
+        assert lo - 0.05 <= percent <= hi + 0.05
+    assert 100 * (10 ** 0.051 - 1) > 12.4  # the other conversion would not give 11.6%
+
+
+def test_few_samples_fall_back_to_mle():
+    fit = fit_gaussian(np.array([0.0, 0.1, -0.1]))
+    assert fit.method == "mle" and fit.sigma == pytest.approx(0.1)
+    assert math.isnan(fit_gaussian(np.array([])).sigma)
+
+
+def test_best_fold_selection(tmp_path):
+    data = constructed_predictions(n_clusters=120, sigma=0.05, mu=-0.02, fold_sigma={3: 0.02})
+    store = tmp_path / "store.zarr"
+    write_predictions(store, data)
+    summary = ev.evaluate(load_predictions(store, 10), mass_subset=[14.0, 14.5], fit_bin_width_dex=0.01)
+    assert summary["best_fold"] == 3
+    fits = summary["fits"]
+    assert fits["best_fold"]["sigma"] == pytest.approx(0.02, rel=0.2)
+    assert fits["best_fold"]["n"] == int((data["fold"] == 3).sum())
+    assert set(fits["folds"]) == {str(k) for k in range(10)}
+    subset = in_mass_range(data["log_m500c_true"], (14.0, 14.5))
+    assert fits["best_fold_subset"]["n"] == int((subset & (data["fold"] == 3)).sum())
+
+
+def test_mass_subset_selection(tmp_path):
+    data = constructed_predictions(n_clusters=120, sigma=0.03, mu=-0.05, subset_mu=0.1)
+    store = tmp_path / "store.zarr"
+    write_predictions(store, data)
+    summary = ev.evaluate(load_predictions(store, 10), mass_subset=[14.0, 14.5], fit_bin_width_dex=0.01)
+    fits, best = summary["fits"], summary["best_fold"]
+    subset = in_mass_range(data["log_m500c_true"], (14.0, 14.5))
+    assert 0 < subset.sum() < subset.size
+    assert fits["all_folds_subset"]["n"] == int(subset.sum())
+    assert fits["all_folds_subset"]["mu"] == pytest.approx(0.1, abs=0.01)
+    assert fits["all_folds_subset"]["sigma"] == pytest.approx(0.03, rel=0.2)
+    assert fits["best_fold_subset"]["n"] == int((subset & (data["fold"] == best)).sum())
+    assert fits["best_fold_subset"]["mu"] == pytest.approx(0.1, abs=0.02)
+    assert fits["all_folds"]["mu"] == pytest.approx(-0.05, abs=0.01)  # the fit follows the bulk outside the subset
+
+
+def test_best_fold_is_the_narrowest():
+    rng = np.random.default_rng(2)
+    fold_fits = {k: fit_gaussian(rng.normal(0, 0.05 if k != 7 else 0.03, 500)) for k in range(10)}
+    assert best_fold(fold_fits) == 7
+
+
+def test_figures_have_their_panels_and_are_not_blank(tmp_path):
+    data = constructed_predictions(n_clusters=60)
+    delta = data["log_m500c_pred"] - data["log_m500c_true"]
+    fit = fit_gaussian(delta).to_dict()
+    fig3 = figures.draw_figure3(data["log_m500c_true"], data["log_m500c_pred"], data["halo_id"], 11.0, -0.02)
+    fig4 = figures.draw_figure4(delta, fit, delta[data["fold"] == 0], fit, 0, 0.01)
+    assert _panels(fig3) == 1 and _panels(fig4) == 1
+    ax = fig4.axes[0]
+    assert len(ax.patches) == 2 and len(ax.collections) == 2  # the 2 histograms; the L_X and Y_X bands
+    assert len(ax.lines) == 2 + 1  # the 2 Gaussian fits and delta = 0
+    names = figures.save(fig3, tmp_path, "f3") + figures.save(fig4, tmp_path, "f4")
+    assert names == ["f3.png", "f3.pdf", "f4.png", "f4.pdf"]
+    for name in names:
+        assert (tmp_path / name).stat().st_size > 1000
+    assert _png_variance(tmp_path / "f3.png") > 1e-3 and _png_variance(tmp_path / "f4.png") > 1e-3
+
+
+def test_evaluate_stage_writes_summary_report_and_figures(tmp_path, write_config):
+    cfg = load_config(write_config())
+    write_predictions(cfg.store_path, constructed_predictions(n_clusters=60, sigma=0.05, mu=-0.02))
+    assert ev.run(cfg) == 0
+    results = cfg.run_dir / "results"
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["evaluate"]["fits"]["all_folds"]["sigma"] == pytest.approx(0.05, rel=0.1)
+    report = (results / "report.md").read_text()
+    assert "| all folds | 1440 |" in report and "| 0.051 | " in report and "| -0.022 |" in report
+    for stem in ("figure3_pred_vs_true", "figure4_delta_pdf"):
+        assert (results / f"{stem}.png").is_file() and (results / f"{stem}.pdf").is_file()
+    assert (cfg.run_dir / "evaluate.config.yaml").is_file()
+
+
+def test_missing_folds_are_named_and_nothing_is_evaluated(tmp_path, write_config):
+    path = write_config()
+    cfg = load_config(path)
+    data = constructed_predictions(n_clusters=40)
+    write_predictions(cfg.store_path, data, folds=[0, 1, 2, 4, 5, 6, 8, 9])
+    write_predictions(cfg.store_path, data, folds=[7], complete=False)
+    with pytest.raises(InputError, match=r"2 of 10 folds missing or not complete \(fold_03, fold_07\)"):
+        load_predictions(cfg.store_path, 10)
+    out = xraymass("evaluate", "--config", str(path))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fold_03, fold_07" in lines[0] and "nothing evaluated" in lines[0]
+    assert not (cfg.run_dir / "results" / "summary.json").exists()
+
+
+def test_nan_predictions_are_refused_in_one_line(tmp_path, write_config):
+    path = write_config()
+    cfg = load_config(path)
+    data = constructed_predictions(n_clusters=40)
+    rows = np.flatnonzero(data["fold"] == 4)[:3]
+    data["log_m500c_pred"][rows] = np.nan
+    write_predictions(cfg.store_path, data)
+    out = xraymass("evaluate", "--config", str(path))
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "predictions/fold_04/log_m500c_pred: 3 of 96 values are NaN" in lines[0]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_evaluate_job_runs_all_three_stages(slurm, tmp_path, write_config):
+    path = write_config({"baseline": {"n_realisations": 5}, "interpret": {"n_clusters": 3}})
+    cfg = load_config(path)
+    build_full_store(cfg.store_path, cfg.run_dir, n_clusters=20)
+    env = dict(slurm, XRAYMASS_CONFIG=str(path))
+    out = sbatch_wait(env, f"--chdir={tmp_path}", f"--output={tmp_path}/evaluate-%j.out",
+                      str(REPO / "jobs" / "evaluate.sh"))
+    log = "".join(p.read_text() for p in tmp_path.glob("evaluate-*.out"))
+    assert out.returncode == 0, out.stderr + log
+    summary = json.loads((cfg.run_dir / "results" / "summary.json").read_text())
+    assert set(summary) == {"evaluate", "baseline", "interpret"}
+    assert summary["baseline"]["cnn_same_clusters"]["n_clusters"] == 20
+    report = (cfg.run_dir / "results" / "report.md").read_text()
+    for heading in ("## CNN mass residuals", "## Core-excised L_X baseline", "## DeepDream interpretation"):
+        assert heading in report
+    for stage in ("evaluate", "baseline", "interpret"):
+        assert (cfg.run_dir / f"{stage}.config.yaml").is_file()
