@@ -7,7 +7,6 @@
 #SBATCH --output=logs/%x-%j.out
 #SBATCH --ntasks=1
 #SBATCH --cpus-per-task=1
-#SBATCH --mem=4G
 #SBATCH --time=01:00:00
 set -euo pipefail
 export XRAYMASS_HOME=${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR}

@@ -1,0 +1,187 @@
+"""Benchmark of the stamps stage.
+
+1. The binning kernel (xraymass.stamps.binning.bin_events): events per second, against
+   numpy.histogram2d on the same events and band, and against the memory-bandwidth bound
+   (bytes read per event over the copy bandwidth measured in the same run).
+2. The whole stage (`xraymass stamps`, LocalCluster from the local site) on a synthetic store
+   of the demo's size: 60 clusters, 3 projections, events per projection of a 100 ks ACIS-I
+   observation at z = 0.05 (background plus a cluster whose counts grow as M500c^1.6).
+
+    python benchmarks/bench_stamps.py [--quick] [--events N] [--workers N] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from xraymass.stamps.binning import Field, bin_events, bin_projections
+from xraymass.store import mark_complete, open_store
+
+REPO = Path(__file__).resolve().parents[1]
+BYTES_PER_EVENT = 12  # x, y, energy: float32 each
+NPIX_DET = 2400  # 20 arcmin at 0.5 arcsec
+EMIN, EMAX = 0.5, 7.0
+
+
+def best_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 5) -> float:
+    """Bytes per second that numpy.copyto moves between two pre-touched arrays (bytes read)."""
+    src = np.ones(nbytes // 8)
+    dst = np.zeros_like(src)
+    return src.nbytes / best_time(lambda: np.copyto(dst, src), repeats)
+
+
+def synthetic_events(rng, n: int, centre: float = NPIX_DET / 2):
+    """Half a beta-like cluster, half flat background, energies 0.1-10 keV (float32 as in the store)."""
+    n_cluster = n // 2
+    r = 60.0 * np.sqrt(rng.uniform(0, 1, n_cluster) ** -1.5 - 1)  # beta = 2/3 surface brightness
+    phi = rng.uniform(0, 2 * np.pi, n_cluster)
+    x = np.concatenate([centre + r * np.cos(phi), rng.uniform(0, NPIX_DET, n - n_cluster)])
+    y = np.concatenate([centre + r * np.sin(phi), rng.uniform(0, NPIX_DET, n - n_cluster)])
+    keep = (x >= 0) & (x < NPIX_DET) & (y >= 0) & (y < NPIX_DET)
+    x, y = np.where(keep, x, centre), np.where(keep, y, centre)
+    energy = rng.exponential(2.0, n) + 0.1
+    return x.astype(np.float32), y.astype(np.float32), np.minimum(energy, 10.0).astype(np.float32)
+
+
+def bench_kernel(n_events: int) -> dict:
+    rng = np.random.default_rng(1)
+    x, y, energy = synthetic_events(rng, n_events)
+    field = Field.centred([NPIX_DET / 2, NPIX_DET / 2], NPIX_DET, 128)
+    edges = field.edges()
+    image = bin_events(x, y, energy, field, EMIN, EMAX)
+
+    def histogram():
+        band = (energy >= EMIN) & (energy <= EMAX)
+        return np.histogram2d(x[band], y[band], bins=list(edges))[0]
+
+    assert np.array_equal(image, histogram().T), "kernel and numpy.histogram2d disagree"
+    t_kernel = best_time(lambda: bin_events(x, y, energy, field, EMIN, EMAX), 3)
+    t_hist = best_time(histogram, 2)
+    bandwidth = copy_bandwidth()
+    bound = bandwidth / BYTES_PER_EVENT
+    return {"events": n_events, "kernel": n_events / t_kernel, "histogram2d": n_events / t_hist,
+            "bandwidth": bandwidth, "bound": bound}
+
+
+def build_store(store: Path, n_halos: int, scale: float, seed: int = 2) -> int:
+    """A complete catalogue and events of n_halos, laid out as the mocks stage writes them
+    (one chunk per array); returns the number of events."""
+    rng = np.random.default_rng(seed)
+    root = open_store(store, "a")
+    # log M drawn from dN/dlogM ~ M^-1 over the paper's range: many small clusters, few large ones
+    u = rng.uniform(0, 1, n_halos)
+    log_m = -np.log10(10 ** -13.57 - u * (10 ** -13.57 - 10 ** -15.06))
+    halo_id = np.arange(n_halos, dtype=np.int64)
+    halos = root.create_group("halos", overwrite=True)
+    for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m), ("log_m500c", log_m),
+                         ("r500c", 800.0 * 10 ** ((log_m - 14.5) / 3)), ("n_gas", np.full(n_halos, 1)),
+                         ("centre", np.zeros((n_halos, 3)))):
+        halos.create_array(name, data=np.asarray(values))
+    halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15")
+    mark_complete(halos)
+    total = 0
+    for hid, m in zip(halo_id, log_m):
+        per_projection = int(scale * (4e4 + 2e4 * 10 ** (1.6 * (m - 14.0))))
+        parts = [synthetic_events(rng, per_projection) for _ in range(3)]
+        group = root.create_group(f"events/h{hid:08d}", overwrite=True)
+        for k, name in enumerate(("x", "y", "energy")):
+            data = np.concatenate([p[k] for p in parts])
+            group.create_array(name, data=data, chunks=(len(data),))
+        group.attrs.update(halo_id=int(hid), projections=["x", "y", "z"],
+                           offsets=[0, per_projection, 2 * per_projection, 3 * per_projection],
+                           pixel_arcsec=0.5, fov_arcmin=20.0, npix_det=NPIX_DET,
+                           centre_pix=[NPIX_DET / 2, NPIX_DET / 2], physics_data="benchmark events")
+        mark_complete(group)
+        total += 3 * per_projection
+    return total
+
+
+def bench_store_read(store: Path) -> float:
+    """Events per second of bin_projections reading the stored events (decompression included)."""
+    import zarr
+
+    root = zarr.open_group(str(store), mode="r", use_consolidated=False)
+    field = Field.centred([NPIX_DET / 2, NPIX_DET / 2], NPIX_DET, 128)
+    n = 0
+    start = time.perf_counter()
+    for name, group in root["events"].groups():
+        bin_projections(group["x"], group["y"], group["energy"], group.attrs["offsets"], field, EMIN, EMAX,
+                        1 << 22)
+        n += group["x"].shape[0]
+    return n / (time.perf_counter() - start)
+
+
+def bench_stage(workdir: Path, n_halos: int, scale: float, workers: int) -> dict:
+    run = workdir / "run"
+    start = time.perf_counter()
+    n_events = build_store(run / "store.zarr", n_halos, scale)
+    t_build = time.perf_counter() - start
+    read_rate = bench_store_read(run / "store.zarr")
+    config = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
+    config["run"]["directory"] = str(run)
+    path = workdir / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, XRAYMASS_HOME=str(REPO))
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "xraymass", "stamps", "--config", str(path), "--site", "local",
+                          "--site-set", f"dask.n_workers={workers}"], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise SystemExit(f"stamps stage failed:\n{out.stderr}")
+    return {"halos": n_halos, "events": n_events, "bytes": n_events * BYTES_PER_EVENT, "build": t_build,
+            "wall": wall, "workers": workers, "read_rate": read_rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer events (a smoke run, ~20 s)")
+    parser.add_argument("--events", type=int, default=None, help="events for the kernel benchmark")
+    parser.add_argument("--workers", type=int, default=2, help="Dask workers of the stage run")
+    parser.add_argument("--keep", action="store_true", help="keep the synthetic store")
+    args = parser.parse_args()
+    n_kernel = args.events or (4_000_000 if args.quick else 20_000_000)
+    scale = 0.1 if args.quick else 1.0
+
+    k = bench_kernel(n_kernel)
+    print(f"binning kernel, {k['events']:.3g} events, 128x128, 0.5-7 keV (one core):")
+    print(f"  xraymass bin_events      {k['kernel'] / 1e6:8.1f} Mevents/s")
+    print(f"  numpy.histogram2d        {k['histogram2d'] / 1e6:8.1f} Mevents/s   kernel / histogram2d = "
+          f"{k['kernel'] / k['histogram2d']:.1f}")
+    print(f"  bandwidth bound          {k['bound'] / 1e6:8.1f} Mevents/s   ({BYTES_PER_EVENT} B/event at "
+          f"{k['bandwidth'] / 1e9:.2f} GB/s copy)   kernel / bound = {k['kernel'] / k['bound']:.2f}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_stamps_"))
+    try:
+        s = bench_stage(workdir, 60, scale, args.workers)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"whole stage, demo-sized synthetic store: {s['halos']} clusters x 3 projections, "
+          f"{s['events'] / 1e6:.1f} M events ({s['bytes'] / 1e9:.2f} GB as float32), store built in {s['build']:.1f} s")
+    print(f"  bin_projections from the store, one process: {s['read_rate'] / 1e6:.1f} Mevents/s (Zarr decode included)")
+    print(f"  xraymass stamps, LocalCluster {s['workers']} workers: wall {s['wall']:.1f} s "
+          f"({s['events'] / s['wall'] / 1e6:.1f} Mevents/s, Python start and cluster start-up included)")
+    if args.keep:
+        print(f"  store kept in {workdir}")
+
+
+if __name__ == "__main__":
+    main()

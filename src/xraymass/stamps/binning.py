@@ -1,0 +1,109 @@
+"""Bin event lists into square counts images: integer pixel indices and one bincount per block.
+
+Stamp pixel (row j, column i) counts the events with emin <= E <= emax and
+x0 + i*w <= x < x0 + (i+1)*w, y0 + j*w <= y < y0 + (j+1)*w, where (x0, y0) is the field's
+lower-left corner and w its pixel size; as numpy.histogram2d, the field's upper edges belong
+to the last column and row. Row j is y, column i is x: image[j, i], so that
+`imshow(image, origin="lower")` shows the sky as the detector sees it.
+
+The events are read in blocks of at most `block_events` rows (or one stored chunk, where the
+writer made chunks longer than that), and each block is binned in sub-blocks of SUB_BLOCK events
+whose temporaries stay in cache: a worker's memory is bounded by the block, whatever the number
+of events of a cluster.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+SUB_BLOCK = 1 << 16  # events per vectorised pass: float64 temporaries of 512 KiB stay in cache
+
+
+class Field:
+    """A square field of `npix` x `npix` stamp pixels, lower-left corner (x0, y0), pixel size w
+    (all in detector pixels)."""
+
+    def __init__(self, x0: float, y0: float, width: float, npix: int):
+        if not width > 0:
+            raise ValueError(f"field width must be positive, got {width}")
+        self.x0, self.y0, self.npix = float(x0), float(y0), int(npix)
+        self.width = float(width)
+        self.pixel = self.width / self.npix
+
+    @classmethod
+    def centred(cls, centre_pix: Iterable[float], width: float, npix: int) -> "Field":
+        cx, cy = (float(c) for c in centre_pix)
+        return cls(cx - width / 2, cy - width / 2, width, npix)
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel edges along x and y, as numpy.histogram2d would take them."""
+        k = np.arange(self.npix + 1)
+        return self.x0 + k * self.pixel, self.y0 + k * self.pixel
+
+
+def bin_events(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, emin_kev: float,
+               emax_kev: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Add the events in the band emin..emax (inclusive) to `out` (int64 [npix, npix]) and return it."""
+    npix = field.npix
+    dump = npix * npix  # every event outside the field or band is counted here, then dropped
+    counts = np.zeros(dump + 1, np.int64)
+    for lo in range(0, len(x), SUB_BLOCK):
+        hi = lo + SUB_BLOCK
+        flat = _flat_indices(x[lo:hi], y[lo:hi], energy[lo:hi], field, emin_kev, emax_kev, dump)
+        counts += np.bincount(flat, minlength=dump + 1)
+    image = counts[:dump].reshape(npix, npix)
+    if out is None:
+        return image
+    out += image
+    return out
+
+
+def _flat_indices(x, y, energy, field: Field, emin: float, emax: float, dump: int) -> np.ndarray:
+    """Row-major stamp pixel index of each event; `dump` for events outside the field or band."""
+    npix = field.npix
+    keep = energy >= emin
+    keep &= energy <= emax
+    u = np.subtract(x, field.x0, dtype=np.float64)
+    u /= field.pixel  # a division, not a product with 1/w: events on an edge land on it exactly
+    keep &= u >= 0
+    keep &= u <= npix
+    v = np.subtract(y, field.y0, dtype=np.float64)
+    v /= field.pixel
+    keep &= v >= 0
+    keep &= v <= npix
+    with np.errstate(invalid="ignore"):  # NaN or far-away events: cast to anything, then dumped
+        ix = u.astype(np.intp)  # intp: what bincount takes without another conversion
+        flat = v.astype(np.intp)
+    np.minimum(ix, npix - 1, out=ix)  # the upper edge belongs to the last pixel
+    np.minimum(flat, npix - 1, out=flat)
+    flat *= npix
+    flat += ix
+    np.logical_not(keep, out=keep)
+    np.putmask(flat, keep, dump)
+    return flat
+
+
+def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: float, emax_kev: float,
+                    block_events: int) -> np.ndarray:
+    """One image per projection ([P, npix, npix] int64) from (Zarr or numpy) event arrays whose rows
+    offsets[p]:offsets[p+1] are projection p, reading each stored chunk once, a block at a time."""
+    images = np.zeros((len(offsets) - 1, field.npix, field.npix), np.int64)
+    for lo, hi in read_blocks(x, offsets[0], offsets[-1], block_events):
+        xb, yb, eb = np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
+        for p in range(len(offsets) - 1):
+            a, b = max(offsets[p], lo), min(offsets[p + 1], hi)
+            if a < b:
+                bin_events(xb[a - lo:b - lo], yb[a - lo:b - lo], eb[a - lo:b - lo], field, emin_kev, emax_kev,
+                           out=images[p])
+    return images
+
+
+def read_blocks(array, start: int, stop: int, block_events: int) -> list[tuple[int, int]]:
+    """Row ranges covering start:stop, at most `block_events` rows each, cut at the array's chunk
+    boundaries so that no chunk is decoded twice. A chunk longer than block_events is read whole:
+    a worker then holds one chunk (the writer's choice) rather than one block."""
+    chunk = int(getattr(array, "chunks", (block_events,))[0]) or block_events
+    step = max(block_events // chunk, 1) * chunk
+    first = start // step * step
+    return [(max(lo, start), min(lo + step, stop)) for lo in range(first, stop, step)]

@@ -1,0 +1,66 @@
+"""The work of one Dask task: a cluster's events -> its 8*P stamps, written to its own chunk.
+
+Runs on a worker. It opens the store itself (only the path travels), reads the cluster's events
+projection by projection in blocks, bins each projection into one counts image, makes the 8
+dihedral transforms and writes the [8*P, npix, npix] block that is exactly one chunk of
+`stamps/images`. Nothing else in the store is written here.
+"""
+from __future__ import annotations
+
+import numpy as np
+import zarr
+
+from ..errors import InputError
+from .binning import Field, bin_projections
+from .dihedral import all_transforms
+
+EVENT_ARRAYS = ("x", "y", "energy")
+EVENT_ATTRS = ("projections", "offsets", "centre_pix", "npix_det", "pixel_arcsec", "fov_arcmin")
+
+
+def events_group_name(halo_id: int) -> str:
+    return f"events/h{int(halo_id):08d}"
+
+
+def event_layout(group: zarr.Group, where: str) -> dict:
+    """The attributes of an events group the stamps need, checked; InputError names what is wrong."""
+    attrs = group.attrs
+    missing = [a for a in EVENT_ATTRS if a not in attrs]
+    missing += [a for a in EVENT_ARRAYS if a not in group]
+    if missing:
+        raise InputError(f"{where}: missing {', '.join(missing)} (not an events group of store schema 1)")
+    projections = list(attrs["projections"])
+    offsets = [int(o) for o in attrs["offsets"]]
+    n_rows = group["x"].shape[0]
+    if len(offsets) != len(projections) + 1 or offsets[0] != 0 or offsets[-1] != n_rows \
+            or any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise InputError(f"{where}: offsets {offsets} do not split its {n_rows} events into "
+                         f"{len(projections)} projections")
+    if any(group[name].shape != (n_rows,) for name in EVENT_ARRAYS):
+        raise InputError(f"{where}: x, y and energy differ in length")
+    centre = [float(c) for c in attrs["centre_pix"]]
+    if len(centre) != 2:
+        raise InputError(f"{where}: centre_pix must be [x, y], got {attrs['centre_pix']!r}")
+    return {"projections": projections, "offsets": offsets, "centre_pix": centre,
+            "pixel_arcsec": float(attrs["pixel_arcsec"]), "fov_arcmin": float(attrs["fov_arcmin"])}
+
+
+def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, emax_kev: float, npix: int,
+                  fov_arcmin: float, block_events: int) -> tuple[int, list[int]]:
+    """Bin, augment and write the stamps of one cluster (row `cluster` of the catalogue).
+
+    Returns (cluster, counts per projection) for the client's record.
+    """
+    root = zarr.open_group(store_path, mode="r", zarr_format=3, use_consolidated=False)
+    where = f"{store_path}/{events_group_name(halo_id)}"
+    group = root[events_group_name(halo_id)]
+    layout = event_layout(group, where)
+    width = fov_arcmin * 60.0 / layout["pixel_arcsec"]  # the stamp's field in detector pixels
+    field = Field.centred(layout["centre_pix"], width, npix)
+    images = bin_projections(group["x"], group["y"], group["energy"], layout["offsets"], field, emin_kev,
+                             emax_kev, block_events)
+    stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])
+    per_cluster = len(stamps)
+    out = zarr.open_array(store_path, path="stamps/images", mode="r+", zarr_format=3)
+    out[cluster * per_cluster:(cluster + 1) * per_cluster] = stamps
+    return cluster, images.sum(axis=(1, 2)).tolist()
