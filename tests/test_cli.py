@@ -31,6 +31,6 @@ def test_misspelt_key_is_one_line_and_exit_2(tmp_path):
 
 
 def test_bad_override_is_exit_2():
-    out = xraymass("train", "--set", "train.max_epochs=zero")
+    out = xraymass("halos", "--set", "train.max_epochs=zero")
     assert out.returncode == 2
     assert "train.max_epochs" in out.stderr and len(out.stderr.strip().splitlines()) == 1
