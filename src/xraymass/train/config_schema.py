@@ -1,4 +1,4 @@
-"""Config sections of the training stage: `model` (build_model) and `train` (fit)."""
+"""Config sections of the training stage: `model` (build_model) and `train` (train_fold). See docs/train.md."""
 from ..schema import Key
 
 SECTIONS = {
@@ -11,16 +11,23 @@ SECTIONS = {
         "padding": Key(str, "same", "convolution padding (the paper does not say)", choices=("same", "valid")),
         "input_scaling": Key(str, "log1p", "counts -> network input (the paper does not say)",
                              choices=("log1p", "none", "asinh")),
+        "output_bias": Key(str, "label_mean", "initial bias of the output unit: the mean training label, or zero "
+                           "(the paper does not say; from zero, Adam at 5e-4 spends many epochs only reaching ~14)",
+                           choices=("label_mean", "zero")),
     },
     "train": {
         "learning_rate": Key(float, 5e-4, "Adam learning rate", lo=1e-8, hi=1.0),
-        "batch_size": Key(int, 32, "global batch size (the paper does not say)", lo=1, hi=65536),
+        "batch_size": Key(int, 32, "global batch size, split over the Horovod ranks (the paper does not say)",
+                          lo=1, hi=65536),
         "max_epochs": Key(int, 400, "epochs; if the stopping rule is never met, the last epoch's model is kept", lo=1, hi=100_000),
         "max_abs_delta": Key(float, 0.3, "stopping rule: max |delta| on the validation fold below this", lo=0.0, hi=10.0),
         "max_abs_median": Key(float, 0.02, "stopping rule: |median delta| below this", lo=0.0, hi=10.0),
         "min_slope": Key(float, 0.9, "stopping rule: slope of M_true against M_pred above this", lo=0.0, hi=10.0),
         "shuffle_buffer": Key(int, 2048, "tf.data shuffle buffer (images)", lo=1, hi=10_000_000),
-        "scale_lr_with_ranks": Key(bool, False, "multiply the learning rate by the number of Horovod ranks"),
+        "scale_lr_with_ranks": Key(bool, False, "Horovod's linear scaling: batch_size per rank and the learning rate "
+                                   "times the ranks (false: the single-GPU reproduction at any number of ranks)"),
         "seed": Key(int, 0, "training seed offset (combined with run.seed and the fold)", lo=0, hi=2**31 - 1),
+        "deterministic": Key(bool, True, "TensorFlow op determinism: a resumed run repeats an uninterrupted one exactly"),
+        "checkpoints_kept": Key(int, 2, "per-epoch checkpoints kept in train/fold_KK/checkpoints", lo=1, hi=1000),
     },
 }

@@ -1,0 +1,266 @@
+"""Train one fold: `train_fold(..., **cfg.train)`, checkpointing every epoch and resuming exactly.
+
+Each epoch: one pass over this rank's share of the training clusters (gradients averaged over the
+ranks), predictions on the validation fold, the three criteria of the stopping rule, one history
+row, one checkpoint. Training stops at the first epoch that meets the rule, or after max_epochs.
+
+Determinism: the weights are initialised from a seed of (run.seed, train.seed, fold); epoch e's
+cluster order, shuffle buffer and dropout masks come from (that seed, e) alone; with
+`train.deterministic` TensorFlow's op determinism is on. A checkpoint holds the weights, the Adam
+state (moments and step count), the epoch and the history, so training resumed after epoch e
+repeats, bit for bit, the run that was never stopped (same machine type, same number of ranks).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..progress import Progress
+from ..store import write_text_atomic
+from . import data, stopping
+from .hvd import Workers
+
+HISTORY_FIELDS = ("epoch", "loss", "val_loss", "max_abs_delta", "median_delta", "slope",
+                  "max_abs_delta_ok", "median_ok", "slope_ok", "met", "kept")
+
+
+@dataclass
+class FitResult:
+    model: object
+    history: list[dict]
+    kept_epoch: int | None = None
+    converged: bool = False
+    interrupted: bool = False
+    resumed_from: int = 0
+    predict: object = field(default=None, repr=False)
+
+
+class StopRequest:
+    """Set by SIGUSR1 (SLURM's warning before the time limit): stop after the current epoch's checkpoint."""
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self) -> "StopRequest":
+        signal.signal(signal.SIGUSR1, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        print("[train] SIGUSR1: stopping after this epoch's checkpoint", file=sys.stderr, flush=True)
+
+
+def fold_seed(run_seed: int, train_seed: int, fold: int) -> int:
+    return int(np.random.SeedSequence([run_seed, train_seed, fold]).generate_state(1)[0] >> 1)
+
+
+def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Workers,
+                          scale_lr_with_ranks: bool) -> tuple[int, float]:
+    """(batch per rank, learning rate). Default: global batch = batch_size split over the ranks, the
+    learning rate as configured (the single-GPU run); scaled: batch_size per rank, lr x ranks."""
+    if scale_lr_with_ranks:
+        return batch_size, learning_rate * workers.size
+    if batch_size % workers.size:
+        raise ConfigError(f"train.batch_size={batch_size} does not split evenly over {workers.size} ranks; "
+                          "choose a multiple of the ranks or set train.scale_lr_with_ranks=true")
+    return batch_size // workers.size, learning_rate
+
+
+def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fold_dir: Path, model_cfg: dict,
+               run_seed: int, stop: StopRequest, *, learning_rate: float, batch_size: int, max_epochs: int,
+               max_abs_delta: float, max_abs_median: float, min_slope: float, shuffle_buffer: int,
+               scale_lr_with_ranks: bool, seed: int, deterministic: bool, checkpoints_kept: int) -> FitResult:
+    import tensorflow as tf
+
+    base = fold_seed(run_seed, seed, split.fold)
+    set_determinism(base, deterministic)
+    local_batch, lr = per_rank_batch_and_lr(batch_size, learning_rate, workers, scale_lr_with_ranks)
+    if data.steps_per_epoch(len(split.train), stamps.block, local_batch, workers) == 0:
+        raise InputError(f"fold {split.fold}: {len(split.train)} training clusters cannot fill one batch of "
+                         f"{local_batch} on each of {workers.size} ranks; use fewer ranks or a smaller train.batch_size")
+    model, optimizer = model_and_optimizer(stamps, split, model_cfg, base, lr)
+    state = Checkpoints(fold_dir / "checkpoints", model, optimizer, checkpoints_kept, workers.is_root)
+    history = state.restore()
+    workers.broadcast_variables(model.variables + optimizer.variables)
+    train_step, predict_step = make_steps(model, optimizer, workers)
+
+    def predict(blocks):
+        return predict_rows(predict_step, stamps, blocks, local_batch, workers)
+
+    result = FitResult(model, history, resumed_from=len(history), predict=predict)
+    tb = tf.summary.create_file_writer(str(fold_dir / "tb")) if workers.is_root else None
+    progress = Progress("train", max_epochs, enabled=workers.is_root, unit="epoch")
+    progress.update(len(history))
+    if history and workers.is_root:
+        print(f"[train] fold {split.fold}: resumed from the checkpoint of epoch {len(history)}", file=sys.stderr, flush=True)
+    while (decision := stopping.kept_epoch([row["met"] for row in history], max_epochs)) is None:
+        epoch = len(history) + 1
+        reset_dropout(model, data.epoch_seed(base, epoch))
+        batches = data.training_dataset(stamps, split.train, epoch, base, local_batch, shuffle_buffer, workers)
+        loss = workers.mean(float(np.mean([train_step(x, y).numpy() for x, y in batches])))
+        rows, pred = predict(split.validation)
+        true = stamps.log_m500c[rows]
+        crit = stopping.evaluate(true, pred, max_abs_delta, max_abs_median, min_slope)
+        history.append(history_row(epoch, loss, float(np.mean((pred - true) ** 2)), crit))
+        state.save(epoch, history)
+        if workers.is_root:
+            write_history(fold_dir / "history.csv", history)
+            log_epoch(tb, history[-1], split.fold, max_epochs)
+        progress.update()
+        if workers.any(stop.requested) and stopping.kept_epoch([r["met"] for r in history], max_epochs) is None:
+            result.interrupted = True
+            return result
+    result.kept_epoch, result.converged = decision
+    for row in history:
+        row["kept"] = row["epoch"] == result.kept_epoch
+    if workers.is_root:
+        write_history(fold_dir / "history.csv", history)
+    return result
+
+
+def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: dict, seed: int, lr: float):
+    """The paper's network for these stamps (output bias per `model.output_bias`) and its Adam optimizer."""
+    import tensorflow as tf
+    import tf_keras
+
+    from .model import build_model
+
+    label_mean = float(np.mean(stamps.log_m500c[stamps.rows(split.train)]))
+    bias = label_mean if model_cfg.pop("output_bias") == "label_mean" else 0.0
+    model = build_model(stamps.npix, output_bias=bias, seed=seed, **model_cfg)
+    model(tf.zeros((1, stamps.npix, stamps.npix, 1)), training=True)  # creates the dropout generators
+    optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def make_steps(model, optimizer, workers: Workers):
+    """(train_step(x, y) -> MSE loss, with gradients averaged over the ranks; predict_step(x) -> log M)."""
+    import tensorflow as tf
+    import tf_keras
+
+    loss_fn = tf_keras.losses.MeanSquaredError()
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True)[:, 0])
+        grads = workers.gradient_tape(tape).gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def predict_step(x):
+        return model(x, training=False)[:, 0]
+
+    return train_step, predict_step
+
+
+def set_determinism(seed: int, deterministic: bool) -> None:
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.backend.experimental.enable_tf_random_generator()  # dropout from tf.random.Generator, resettable
+    tf_keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def reset_dropout(model, seed: int) -> None:
+    """Start every dropout layer's random stream of this epoch from `seed` (a function of the epoch)."""
+    import tf_keras
+
+    layers = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.Dropout)]
+    for i, layer in enumerate(layers):
+        generator = getattr(layer._random_generator, "_generator", None)
+        if generator is None:
+            raise RuntimeError("tf_keras Dropout has no tf.random.Generator: resumable dropout needs "
+                               "tf_keras.backend.experimental.enable_tf_random_generator()")
+        generator.reset_from_seed(seed + i)
+
+
+def predict_rows(predict_step, stamps: data.Stamps, blocks: np.ndarray, batch: int,
+                 workers: Workers) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices, predicted log M) for every image of `blocks`, shared out over the ranks, in row order."""
+    rows, preds = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+    for x, r in data.prediction_dataset(stamps, blocks, batch, workers):
+        preds.append(predict_step(x).numpy())
+        rows.append(r.numpy())
+    rows, preds = workers.gather(np.concatenate(rows)), workers.gather(np.concatenate(preds))
+    order = np.argsort(rows, kind="stable")
+    return rows[order], preds[order]
+
+
+def history_row(epoch: int, loss: float, val_loss: float, crit: stopping.Criteria) -> dict:
+    return {"epoch": epoch, "loss": loss, "val_loss": val_loss, "max_abs_delta": crit.max_abs_delta,
+            "median_delta": crit.median_delta, "slope": crit.slope, "max_abs_delta_ok": crit.delta_ok,
+            "median_ok": crit.median_ok, "slope_ok": crit.slope_ok, "met": crit.met, "kept": False}
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    from io import StringIO
+
+    out = StringIO()
+    writer = csv.DictWriter(out, HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (int(v) if isinstance(v, bool) else repr(v) if isinstance(v, float) else v)
+                         for k, v in row.items()})
+    write_text_atomic(path, out.getvalue())
+
+
+def log_epoch(tb, row: dict, fold: int, max_epochs: int) -> None:
+    import tensorflow as tf
+
+    with tb.as_default():
+        for key in ("loss", "val_loss", "max_abs_delta", "median_delta", "slope"):
+            tf.summary.scalar(key, row[key], step=row["epoch"])
+        tf.summary.scalar("stopping_rule_met", float(row["met"]), step=row["epoch"])
+    tb.flush()
+    print(f"[train] fold {fold} epoch {row['epoch']}/{max_epochs}  loss {row['loss']:.4g}  val_loss "
+          f"{row['val_loss']:.4g}  max|d| {row['max_abs_delta']:.3f}  median {row['median_delta']:+.4f}  "
+          f"slope {row['slope']:.3f}  {'MET' if row['met'] else 'not met'}", file=sys.stderr, flush=True)
+
+
+class Checkpoints:
+    """Per-epoch checkpoints: TensorFlow checkpoint (weights, Adam state, epoch) + the history as JSON.
+
+    Only rank 0 writes; every rank restores the latest (and rank 0's state is broadcast after)."""
+
+    def __init__(self, directory: Path, model, optimizer, keep: int, writer: bool):
+        import tensorflow as tf
+
+        self.directory = Path(directory)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=keep,
+                                                  checkpoint_name="epoch")
+        self.writer = writer
+
+    def restore(self) -> list[dict]:
+        """The history up to the latest checkpoint, whose state is loaded; [] when there is none."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return []
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        epoch = int(self.epoch.numpy())
+        return json.loads((self.directory / f"history-{epoch:05d}.json").read_text())
+
+    def save(self, epoch: int, history: list[dict]) -> None:
+        if not self.writer:
+            return
+        write_text_atomic(self.directory / f"history-{epoch:05d}.json", json.dumps(history))
+        self.epoch.assign(epoch)
+        self.manager.save(checkpoint_number=epoch)
+        kept = {Path(p).name for p in self.manager.checkpoints}
+        for old in self.directory.glob("history-*.json"):
+            if f"epoch-{int(old.stem.split('-')[1])}" not in kept:
+                old.unlink()
+

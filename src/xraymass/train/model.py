@@ -1,0 +1,66 @@
+"""The paper's CNN (Ntampaka et al. 2019, section 2.3): `build_model(npix, **cfg.model)`.
+
+conv 3x3/16 -> maxpool 2 -> conv 3x3/32 -> maxpool 2 -> conv 3x3/64 -> maxpool 2 -> global average
+pooling -> dropout 0.1 -> dense 200 -> dropout 0.1 -> dense 100 -> dense 20 -> dense 1 (linear), ReLU:
+58,437 trainable parameters whatever the stamp size. The model takes raw counts: its first layer,
+`CountScaling` (no weights), applies the configured input scaling, so a saved model predicts from
+stamps as stored. Load a saved model after `import xraymass.train.model` (it registers the layer).
+TensorFlow is imported here: import this module only inside functions of the stage.
+"""
+from __future__ import annotations
+
+import xraymass  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+
+import tensorflow as tf
+import tf_keras
+
+PAPER_TRAINABLE_PARAMETERS = 58_437
+
+
+@tf_keras.saving.register_keras_serializable(package="xraymass")
+class CountScaling(tf_keras.layers.Layer):
+    """Photon counts -> network input: log1p (log(1 + N)), asinh, or none (counts as they are)."""
+
+    def __init__(self, scaling: str = "log1p", **kwargs):
+        super().__init__(**kwargs)
+        if scaling not in ("log1p", "asinh", "none"):
+            raise ValueError(f"unknown input scaling {scaling!r}")
+        self.scaling = scaling
+
+    def call(self, counts):
+        counts = tf.cast(counts, self.compute_dtype)
+        if self.scaling == "log1p":
+            return tf.math.log1p(counts)
+        if self.scaling == "asinh":
+            return tf.math.asinh(counts)
+        return counts
+
+    def get_config(self):
+        return {**super().get_config(), "scaling": self.scaling}
+
+
+def build_model(npix: int, filters: list[int], kernel_size: int, pool_size: int, dense: list[int],
+                dropout: float, padding: str, input_scaling: str, output_bias: float = 0.0,
+                seed: int | None = None) -> tf_keras.Sequential:
+    """The paper's network on npix x npix single-band count stamps; output: log10(M500c / Msun).
+
+    output_bias: the initial bias of the output unit (the stage passes the mean training label
+    or zero, per `model.output_bias`). seed: seeds the dropout layers' random streams.
+    """
+    layers = [tf_keras.Input(shape=(npix, npix, 1), name="counts"), CountScaling(input_scaling, name="scaling")]
+    for i, n in enumerate(filters):
+        layers += [tf_keras.layers.Conv2D(n, kernel_size, padding=padding, activation="relu", name=f"conv{i + 1}"),
+                   tf_keras.layers.MaxPooling2D(pool_size, name=f"pool{i + 1}")]
+    layers += [tf_keras.layers.GlobalAveragePooling2D(name="gap"),
+               tf_keras.layers.Dropout(dropout, seed=seed, name="dropout1")]
+    for i, n in enumerate(dense):
+        layers.append(tf_keras.layers.Dense(n, activation="relu", name=f"dense{i + 1}"))
+        if i == 0:
+            layers.append(tf_keras.layers.Dropout(dropout, seed=None if seed is None else seed + 1, name="dropout2"))
+    layers.append(tf_keras.layers.Dense(1, name="log_m500c",
+                                        bias_initializer=tf_keras.initializers.Constant(output_bias)))
+    return tf_keras.Sequential(layers, name="ntampaka2019")
+
+
+def trainable_parameters(model: tf_keras.Model) -> int:
+    return int(sum(tf.size(w).numpy() for w in model.trainable_weights))

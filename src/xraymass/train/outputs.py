@@ -1,0 +1,82 @@
+"""What a finished fold leaves behind (rank 0 only), the store group written last.
+
+<run_dir>/train/fold_KK/: model.keras (the kept model), history.csv, tb/, checkpoints/,
+predictions.csv, train.config.yaml; store: predictions/fold_KK (docs/store.md), `complete` last.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from ..provenance import provenance
+from ..store import is_complete, mark_complete, open_store, write_text_atomic
+from .data import FoldSplit, Stamps
+
+PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
+
+
+def fold_name(fold: int) -> str:
+    return f"fold_{fold:02d}"
+
+
+def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
+    """The store's `predictions/` group, opened directly: the root's consolidated metadata (written
+    by the stamps stage) does not list it while folds are still being trained. None if absent ('r')."""
+    open_store(store_path, "r" if mode == "r" else "r+")  # schema-version check
+    try:
+        return zarr.open_group(str(store_path), path="predictions", mode=mode, zarr_format=3,
+                               use_consolidated=False)
+    except FileNotFoundError:
+        return None
+
+
+def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
+    parent = predictions_group(store_path, "r")
+    if parent is None or fold_name(fold) not in parent:
+        return False
+    return is_complete(parent[fold_name(fold)]) and (fold_dir / "model.keras").is_file()
+
+
+def save_model(model, path: Path) -> None:
+    """Save in the Keras format under a temporary name, then rename (never a half-written model.keras)."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def prediction_table(stamps: Stamps, rows: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    return {"halo_id": stamps.halo_id[rows].astype(np.int64), "projection": stamps.projection[rows].astype(np.int8),
+            "augmentation": stamps.augmentation[rows].astype(np.int8),
+            "log_m500c_true": stamps.log_m500c[rows].astype(np.float32),
+            "log_m500c_pred": np.asarray(pred, dtype=np.float32)}
+
+
+def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
+    lines = [",".join(PREDICTION_COLUMNS)]
+    for i in range(len(table["halo_id"])):
+        lines.append(f"{table['halo_id'][i]},{table['projection'][i]},{table['augmentation'][i]},"
+                     f"{table['log_m500c_true'][i]:.9g},{table['log_m500c_pred'][i]:.9g}")
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
+                            converged: bool, ranks: int) -> None:
+    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last."""
+    parent = predictions_group(store_path, "a")
+    name = fold_name(split.fold)
+    if name in parent:
+        del parent[name]
+    group = parent.create_group(name)
+    for column in PREDICTION_COLUMNS:
+        group.create_array(column, data=table[column], chunks=(max(1, len(table[column])),))
+    group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
+                        "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
+                        "converged": bool(converged), "provenance": provenance("train", ranks)})
+    mark_complete(group)

@@ -1,0 +1,97 @@
+"""`xraymass train --fold K`: train cross-validation fold K of the paper's CNN (see docs/train.md).
+
+One process, or one Horovod rank per GPU under srun/mpirun/horovodrun. A fold whose predictions
+are complete is skipped; a fold with checkpoints resumes from the latest. SIGUSR1 (SLURM's
+warning before the time limit) stops after the current epoch's checkpoint and requeues the job.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+
+from ..config import Config
+from ..errors import InputError
+
+REQUEUED = 75  # exit status of a run stopped to be requeued (EX_TEMPFAIL)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fold", type=int, metavar="K",
+                        help="test fold K (0 .. stamps.n_folds-1); default: $SLURM_ARRAY_TASK_ID")
+
+
+def run(cfg: Config, args: argparse.Namespace) -> int:
+    from . import data, fit, outputs
+
+    stamps = data.open_stamps(cfg.store_path)
+    split = data.select_fold(stamps, fold_to_train(args.fold))
+    fold_dir = cfg.run_dir / "train" / outputs.fold_name(split.fold)
+    if outputs.fold_is_complete(cfg.store_path, fold_dir, split.fold):
+        print(f"[train] fold {split.fold}: complete, skipped", file=sys.stderr)
+        return 0
+    data.check_values(stamps, split)
+    stop = fit.StopRequest().install()
+    workers = start(cfg, fold_dir)
+    result = fit.train_fold(stamps, split, workers, fold_dir, cfg.model, cfg.run["seed"], stop, **cfg.train)
+    if result.interrupted:
+        return requeue(workers, split.fold, len(result.history))
+    report_weights(result.model, workers)
+    rows, pred = result.predict(split.test)
+    if workers.is_root:
+        write_outputs(cfg, stamps, split, fold_dir, result, rows, pred, workers.size)
+    return 0
+
+
+def fold_to_train(fold: int | None) -> int:
+    if fold is not None:
+        return fold
+    task = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+    if not task.isdigit():
+        raise InputError("which fold? give --fold K, or run as a SLURM array task (sbatch --array=0-9 jobs/train_fold.sh)")
+    return int(task)
+
+
+def start(cfg: Config, fold_dir):
+    from ..provenance import write_effective_config
+    from .hvd import start_workers
+
+    workers = start_workers()
+    if workers.is_root:
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        write_effective_config(fold_dir, cfg, "train", ranks=workers.size)
+        print(f"[train] {workers.size} rank(s); outputs in {fold_dir}", file=sys.stderr, flush=True)
+    return workers
+
+
+def report_weights(model, workers) -> None:
+    """Each rank prints a digest of its final weights: the same on every rank after averaged updates."""
+    digest = hashlib.sha256(b"".join(w.numpy().tobytes() for w in model.weights)).hexdigest()[:16]
+    print(f"[train] rank {workers.rank}/{workers.size} final weights sha256 {digest}", file=sys.stderr, flush=True)
+    if len(set(workers.gather_strings(digest))) != 1:
+        raise RuntimeError("the ranks ended with different weights: gradients were not averaged")
+
+
+def write_outputs(cfg, stamps, split, fold_dir, result, rows, pred, ranks: int) -> None:
+    from . import outputs
+
+    outputs.save_model(result.model, fold_dir / "model.keras")
+    table = outputs.prediction_table(stamps, rows, pred)
+    outputs.write_predictions_csv(fold_dir / "predictions.csv", table)
+    outputs.write_predictions_group(cfg.store_path, split, table, result.kept_epoch, result.converged, ranks)
+    how = "stopping rule met" if result.converged else "stopping rule never met: last epoch"
+    print(f"[train] fold {split.fold}: kept epoch {result.kept_epoch} ({how}); "
+          f"{len(rows)} test predictions written", file=sys.stderr, flush=True)
+
+
+def requeue(workers, fold: int, epoch: int) -> int:
+    """After a SIGUSR1 stop: requeue this SLURM job (rank 0), or tell the user to run the same command."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if workers.is_root:
+        print(f"[train] fold {fold}: stopped after the checkpoint of epoch {epoch}; "
+              + (f"requeueing job {job}" if job else "run the same command to resume"), file=sys.stderr, flush=True)
+        if job:
+            subprocess.run(["scontrol", "requeue", job], check=False)
+    return REQUEUED
