@@ -1,6 +1,7 @@
 #!/bin/bash
-# Mock Chandra event lists per halo and projection, MPI ranks over the allocation.
-#   sbatch jobs/make_mocks.sh [--set SECTION.KEY=VALUE ...]
+# Mock Chandra event lists per halo and projection, MPI ranks over the allocation taking halos from
+# a dynamic queue. Resumable: after a kill, submit the same line again (complete halos are skipped).
+#   sbatch [--ntasks=N] jobs/make_mocks.sh [--halos ID,ID,...] [--set SECTION.KEY=VALUE ...]
 # Science config: $XRAYMASS_CONFIG (default pipeline/demo.yaml); site: $XRAYMASS_SITE (default local).
 #SBATCH --job-name=xraymass-mocks
 #SBATCH --output=logs/%x-%j.out

