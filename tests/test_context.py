@@ -1,7 +1,6 @@
 """The distributed context under plain python and under MPI launchers."""
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest

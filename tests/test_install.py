@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-INSTALL = re.compile(r"pip install|apt-get install")
+INSTALL = re.compile(r"pip[0-9.]*\s+install|apt-get\s+install")  # written so that it does not match itself
 
 
 def test_installs_only_in_the_install_script():

@@ -104,7 +104,7 @@ def test_store_of_another_schema_version(event_store, write_config):
 def test_unknown_site(event_store, write_config):
     build_event_store(event_store, n_halos=1)
     line = one_line_error(xraymass("stamps", "--config", str(write_config()), "--site", "nowhere"))
-    assert "site 'nowhere'" in line
+    assert "--site nowhere: no " in line and "sites here: " in line
 
 
 def test_local_jobqueue_yaml_is_standard_dask_config():

@@ -56,6 +56,12 @@ def test_each_criterion_on_constructed_residuals():
     c = stopping.evaluate(true, wide, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9)
     assert c.delta_ok and c.median_ok and not c.slope_ok and not c.met
     assert c.slope == pytest.approx(0.8)
+    # predictions shrunk towards the mean: the paper's line (true on pred) passes them, the other fails them
+    shrunk = m + 0.5 * (true - m)
+    assert stopping.evaluate(true, shrunk, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9).slope_ok
+    c = stopping.evaluate(true, shrunk, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9, slope_fit="pred_on_true")
+    assert not c.slope_ok and c.slope == pytest.approx(0.5)
+    assert stopping.evaluate(true, wide, 1.0, 0.02, 0.9, "pred_on_true").slope == pytest.approx(1 / 0.8)
     # the thresholds are strict inequalities; constant predictions have no slope
     assert not stopping.evaluate(true, true + 0.3, max_abs_delta=0.3, max_abs_median=1, min_slope=0).delta_ok
     assert np.isnan(stopping.evaluate(true, np.full(50, 14.3), **RULE).slope)

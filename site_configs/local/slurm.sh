@@ -46,7 +46,7 @@ SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
-MinJobAge=300
+MinJobAge=3600
 KillWait=10
 InactiveLimit=0
 MaxArraySize=1001
@@ -79,7 +79,7 @@ start() {
     echo "slurm.sh: already running ($conf)"; return
   fi
   write_conf
-  running slurmctld || slurmctld
+  running slurmctld || slurmctld -c  # a fresh start: no jobs left over from an earlier cluster
   running slurmd || slurmd
   for _ in $(seq 100); do
     state=$(sinfo -h -o %t 2>/dev/null | head -n1 || true)

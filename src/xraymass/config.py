@@ -95,13 +95,14 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), kind: st
     """Read, override and validate a config file. kind: 'science' or 'site'."""
     path = Path(path)
     schema = science_schema() if kind == "science" else site_schema()
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     for item in overrides:
         _apply_override(raw, item, path)
     return Config(path, validate(raw, schema, path))
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping, or ConfigError naming the file (and line) when it is missing or malformed."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:

@@ -27,10 +27,10 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete
+from ..store import is_complete, open_store
 from . import figures
 from .metrics import dex_to_percent, fit_gaussian
-from .predictions import available_folds, load_predictions, read_root
+from .predictions import available_folds, load_predictions
 from .report import results_dir, write_part
 
 APERTURE_STREAM = 7  # tags the aperture-error draws apart from other streams seeded by (run.seed, halo id, ...)
@@ -64,7 +64,7 @@ def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
 
 
 def read_halos(store_path) -> dict[str, np.ndarray]:
-    root = read_root(store_path)
+    root = open_store(store_path)
     if "halos" not in root or not is_complete(root["halos"]):
         raise StoreError(f"{store_path}/halos: the halo catalogue is missing or not complete; run `xraymass halos`")
     group = root["halos"]
@@ -86,7 +86,7 @@ def measure_apertures(store_path, halos: dict[str, np.ndarray], seed: int, r_inn
                       r_outer_r500c: float, emin_kev: float, emax_kev: float, r500c_errors: list[float],
                       n_realisations: int, bkg_r500c: list[float]) -> Apertures:
     """Counts in the aperture (for every R500c-error draw) and in the background regions of every observation."""
-    root = read_root(store_path)
+    root = open_store(store_path)
     groups = _event_groups(store_path, root, halos["halo_id"])
     rows: list[dict] = []
     progress = Progress("baseline", len(groups), unit="halo")

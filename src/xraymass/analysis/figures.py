@@ -6,12 +6,16 @@ matplotlib is imported inside the functions (the Agg backend, no display needed)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..store import atomic_path
 from .metrics import gaussian, nanmedian
 from .report import LITERATURE_BANDS_PERCENT, literature_band_dex
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 150
 

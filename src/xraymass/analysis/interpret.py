@@ -31,10 +31,9 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete
+from ..store import is_complete, open_store
 from . import figures
 from .metrics import nanmedian
-from .predictions import read_root
 from .report import results_dir, write_part
 
 FIGURE5_INNER_R500C = 0.15  # the paper's Figure 5 draws circles at 0.15 R500c (solid) and R500c (dashed)
@@ -79,7 +78,7 @@ def interpret_cnn(store_path, run_dir: Path, directory: Path, step_size: float, 
 
 def choose_sample(store_path, n_clusters: int, figure5_clusters: list[int]) -> Sample:
     """n_clusters clusters evenly spaced in mass rank (plus any asked for Figure 5), one stamp each."""
-    root = read_root(store_path)
+    root = open_store(store_path)
     if "stamps" not in root or not is_complete(root["stamps"]):
         raise StoreError(f"{store_path}/stamps: the stamps are missing or not complete; run `xraymass stamps`")
     stamps = root["stamps"]

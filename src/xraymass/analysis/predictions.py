@@ -12,16 +12,6 @@ from ..store import is_complete, open_store
 ARRAYS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
 
 
-def read_root(store_path: Path):
-    """The store's root for reading, schema version checked, ignoring consolidated metadata: the stamps stage
-    consolidates the root before the folds are trained, so that snapshot lists no predictions (and may hold
-    stale attributes)."""
-    import zarr
-
-    open_store(store_path, "r")
-    return zarr.open_group(str(store_path), mode="r", zarr_format=3, use_consolidated=False)
-
-
 def fold_group_name(fold: int) -> str:
     return f"predictions/fold_{fold:02d}"
 
@@ -49,7 +39,7 @@ class Predictions:
 
 def available_folds(store_path: Path, n_folds: int) -> list[int]:
     """The folds whose predictions group exists and is complete."""
-    root = read_root(store_path)
+    root = open_store(store_path)
     return [k for k in range(n_folds) if _complete_group(root, fold_group_name(k)) is not None]
 
 
@@ -59,7 +49,7 @@ def load_predictions(store_path: Path, n_folds: int, folds: list[int] | None = N
     A fold that is absent or not complete raises InputError naming every such fold, and nothing is
     evaluated; a NaN or infinite value raises InputError naming the fold and the array.
     """
-    root = read_root(store_path)
+    root = open_store(store_path)
     wanted = list(range(n_folds)) if folds is None else list(folds)
     groups = {k: _complete_group(root, fold_group_name(k)) for k in wanted}
     missing = [k for k, g in groups.items() if g is None]

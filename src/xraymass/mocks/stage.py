@@ -66,7 +66,7 @@ class Plan:
 
 def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     """Read the catalogue, check the selection, create `events/`, skip complete halos, order by cost."""
-    root = open_events_store(cfg.store_path)
+    root = open_store(cfg.store_path, "r+")
     catalogue = read_catalogue(root, cfg.store_path)
     ids = catalogue["halo_id"]
     rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
@@ -85,17 +85,6 @@ def estimated_cost_order(task: dict[str, Any]) -> tuple:
     """Sort key, largest estimated cost first: gas cells (photon-generation work grows with them),
     then mass (photon count grows with it; it decides between halos of equal n_gas), then id."""
     return (-task["n_gas"], -task["m500c"], task["halo_id"])
-
-
-def open_events_store(path: Path):
-    """The run's store, read-write, without consolidated metadata (which is stale while ranks write)."""
-    import zarr
-
-    open_store(path, "r+")
-    try:
-        return zarr.open_group(str(path), mode="r+", zarr_format=3, use_consolidated=False)
-    except Exception as err:  # zarr raises many kinds on a damaged store
-        raise StoreError(f"{path}: store is not readable ({type(err).__name__}: {err})") from None
 
 
 def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
@@ -166,7 +155,7 @@ class HaloObserver:
         self.scratch = scratch_dir(self.mocks["scratch_dir"])
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
-        self.events = open_events_store(cfg.store_path)["events"]
+        self.events = open_store(cfg.store_path, "r+")["events"]
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
         from ..halos import load_gas
@@ -234,7 +223,7 @@ def finish(cfg, plan: Plan, phys, tally: Tally) -> None:
     from ..provenance import provenance, write_effective_config
     from ..store import consolidate
 
-    root = open_events_store(cfg.store_path)
+    root = open_store(cfg.store_path, "r+")
     events = root["events"]
     n_complete = sum(1 for _, group in events.groups() if is_complete(group))
     events.attrs.update({"provenance": provenance(STAGE, tally.ranks, phys.describe()),

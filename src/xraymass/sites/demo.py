@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
-    from .site import load_site
-    from .submit import job_exports, plan_chain, repository_home, submit_chain
+    from .site import load_site, repository_home
+    from .submit import job_exports, plan_chain, submit_chain
 
     started = time.monotonic()
     home = repository_home()
@@ -92,8 +92,9 @@ def wait_for_chain(jobs: dict[str, str], started: float) -> None:
         pending = False
         for stage, job in jobs.items():
             tasks = job_states(job)
-            states = sorted({state for _, state, _ in tasks}) or ["COMPLETED?"]
-            summary = ",".join(states)
+            if not tasks:  # SLURM forgets finished jobs after MinJobAge: keep the last state seen
+                continue
+            summary = ",".join(sorted({state for _, state, _ in tasks}))
             if last.get(stage) != summary:
                 last[stage] = summary
                 print(f"demo: [{_clock(started)}] {stage:<9} job {job}: {summary}", flush=True)

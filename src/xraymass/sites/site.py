@@ -7,15 +7,18 @@ patterns), the account, module names, bind paths and the site's files.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ..config import Config, load_config
 from ..errors import ConfigError
 from .config_schema import STAGES
 from .options import PATTERNS, check_options, to_argv
 
+DEFAULT_SITE = "local"
 SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _MODULE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+/-]*")
 _BIND = re.compile(r"/[A-Za-z0-9_./-]*(:/[A-Za-z0-9_./-]*)?")
@@ -44,8 +47,21 @@ def site_names(home: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "site.yaml").is_file()) if root.is_dir() else []
 
 
-def load_site(name: str, home: Path) -> Site:
-    """Load and check site_configs/<name>/ under the repository `home`."""
+def repository_home() -> Path:
+    """The repository holding jobs/ and site_configs/: $XRAYMASS_HOME, else the one of this package."""
+    env = os.environ.get("XRAYMASS_HOME")
+    home = Path(env) if env else Path(__file__).resolve().parents[3]
+    if not (home / "jobs").is_dir() or not (home / "site_configs").is_dir():
+        raise ConfigError(f"{home}: no jobs/ and site_configs/ here; set XRAYMASS_HOME to the xraymass repository")
+    return home.resolve()
+
+
+def load_site(name: str | None, home: Path | None = None, overrides: Sequence[str] = ()) -> Site:
+    """Load and check site_configs/<name>/ under the repository `home` (default: repository_home()).
+
+    name None means $XRAYMASS_SITE, else 'local'; overrides are `SECTION.KEY=VALUE` strings."""
+    name = name or os.environ.get("XRAYMASS_SITE") or DEFAULT_SITE
+    home = home or repository_home()
     if not SITE_NAME.fullmatch(name):
         raise ConfigError(f"--site {name!r}: a site is the name of a folder of site_configs/ "
                           f"(letters, digits, '-' and '_')")
@@ -53,7 +69,7 @@ def load_site(name: str, home: Path) -> Site:
     path = directory / "site.yaml"
     if not path.is_file():
         raise ConfigError(f"--site {name}: no {path}; sites here: {', '.join(site_names(home)) or 'none'}")
-    cfg = load_config(path, kind="site")
+    cfg = load_config(path, overrides, kind="site")
     options = {stage: check_options(getattr(cfg, f"slurm_{stage}")["options"], path, f"slurm_{stage}.options")
                for stage in STAGES}
     _check_unsupported(cfg, options, path)

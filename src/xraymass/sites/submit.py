@@ -27,7 +27,7 @@ from ..config import Config
 from ..errors import ConfigError, XraymassError
 from ..store import is_complete, open_store
 from .config_schema import STAGES
-from .site import Site, load_site
+from .site import Site, load_site, repository_home
 
 SCRIPTS = {
     "halos": "make_halos.sh",
@@ -67,15 +67,6 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         Path("logs").mkdir(exist_ok=True)
     submit_chain(steps, site, home, exports, args)
     return 0
-
-
-def repository_home() -> Path:
-    """The repository holding jobs/ and site_configs/: $XRAYMASS_HOME, else the one of this package."""
-    env = os.environ.get("XRAYMASS_HOME")
-    home = Path(env) if env else Path(__file__).resolve().parents[3]
-    if not (home / "jobs").is_dir() or not (home / "site_configs").is_dir():
-        raise ConfigError(f"{home}: no jobs/ and site_configs/ here; set XRAYMASS_HOME to the xraymass repository")
-    return home.resolve()
 
 
 # --- what is left to do -------------------------------------------------------------------

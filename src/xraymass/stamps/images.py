@@ -11,6 +11,7 @@ import numpy as np
 import zarr
 
 from ..errors import InputError
+from ..store import open_store
 from .binning import Field, bin_projections
 from .dihedral import all_transforms
 
@@ -51,7 +52,7 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
 
     Returns (cluster, counts per projection) for the client's record.
     """
-    root = zarr.open_group(store_path, mode="r", zarr_format=3, use_consolidated=False)
+    root = open_store(store_path, "r")
     where = f"{store_path}/{events_group_name(halo_id)}"
     group = root[events_group_name(halo_id)]
     layout = event_layout(group, where)

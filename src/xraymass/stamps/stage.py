@@ -21,7 +21,7 @@ from ..store import consolidate, is_complete, mark_complete, open_store
 from .dihedral import N_TRANSFORMS
 from .folds import assign_folds
 from .images import event_layout, events_group_name
-from .workers import dask_client, load_site_config, say
+from .workers import dask_client, say
 
 KERNEL_KEYS = ("emin_kev", "emax_kev", "npix", "fov_arcmin", "block_events")
 LAYOUT_KEYS = ("n_folds", "emin_kev", "emax_kev", "npix", "fov_arcmin", "projections", "n_clusters")
@@ -37,8 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
-    site, site_dir = load_site_config(args.site, args.site_overrides)
-    root = open_store_for_stamps(cfg.store_path)
+    from ..sites.site import load_site
+
+    site = load_site(args.site, overrides=args.site_overrides)
+    root = open_store(cfg.store_path, "r+")
     halo_ids, log_m500c = read_catalogue(root, cfg.store_path)
     events = check_events(root, halo_ids, cfg.stamps, cfg.store_path)
     stamps = prepare_stamps_group(root, halo_ids, log_m500c, events["projections"], cfg.stamps, cfg.store_path)
@@ -48,22 +50,11 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     todo = clusters_to_do(stamps, events["n_events"])
     n_workers = 0
     if len(todo):
-        with dask_client(site.dask, site_dir) as client:
+        with dask_client(site.cfg.dask, site.directory) as client:
             stamp_clusters(client, cfg.store_path, stamps, halo_ids, todo, cfg.stamps)
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
     finish(stamps, cfg, n_workers, events["physics_data"])
     return 0
-
-
-def open_store_for_stamps(path: Path):
-    """The run's store, read-write, without consolidated metadata (stale while a stage writes)."""
-    import zarr
-
-    open_store(path, "r+")  # the schema-version check
-    try:
-        return zarr.open_group(str(path), mode="r+", zarr_format=3, use_consolidated=False)
-    except Exception as err:  # zarr raises many kinds on a damaged store
-        raise StoreError(f"{path}: store is not readable ({type(err).__name__}: {err})") from None
 
 
 def read_catalogue(root, store_path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -7,45 +7,23 @@
   dask-jobqueue format, `jobqueue: slurm: {...}`), scaled to `n_workers` workers. The jobs are
   cancelled when the stage ends; a worker whose scheduler has gone exits after `death-timeout`.
 
-The site is `site_configs/<site>/site.yaml` under $XRAYMASS_HOME (default: the working directory),
+The site is `site_configs/<site>/site.yaml` (`xraymass.sites.site.load_site`),
 <site> from --site, else $XRAYMASS_SITE, else `local`.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
-import yaml
 
-from ..config import Config, load_config
+from ..config import read_yaml
 from ..errors import ConfigError, InputError
 
-DEFAULT_SITE = "local"
-SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
-
-
-def site_directory(site: str | None) -> Path:
-    name = site or os.environ.get("XRAYMASS_SITE") or DEFAULT_SITE
-    if not SITE_NAME.fullmatch(name):
-        raise ConfigError(f"site {name!r}: a site is the name of a folder of site_configs/ (letters, digits, - and _)")
-    home = Path(os.environ.get("XRAYMASS_HOME") or ".")
-    directory = home / "site_configs" / name
-    if not (directory / "site.yaml").is_file():
-        raise ConfigError(f"site {name!r}: no {directory / 'site.yaml'} (set --site or XRAYMASS_SITE to a folder "
-                          f"of site_configs/, and XRAYMASS_HOME to the repository)")
-    return directory
-
-
-def load_site_config(site: str | None, overrides: Sequence[str] = ()) -> tuple[Config, Path]:
-    """The validated site config (with `--site-set` overrides) and its folder."""
-    directory = site_directory(site)
-    return load_config(directory / "site.yaml", overrides, kind="site"), directory
 
 
 def load_jobqueue(path: Path) -> dict:
@@ -54,12 +32,7 @@ def load_jobqueue(path: Path) -> dict:
 
     if not path.is_file():
         raise ConfigError(f"{path}: dask-jobqueue config not found (site config 'dask.jobqueue')")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(err, 'problem', None) or 'unreadable'})") from None
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("jobqueue"), dict) \
             or not isinstance(data["jobqueue"].get("slurm"), dict):
         raise ConfigError(f"{path}: expected the dask-jobqueue form 'jobqueue: slurm: {{...}}'")

@@ -23,6 +23,9 @@ SECTIONS = {
         "max_abs_delta": Key(float, 0.3, "stopping rule: max |delta| on the validation fold below this", lo=0.0, hi=10.0),
         "max_abs_median": Key(float, 0.02, "stopping rule: |median delta| below this", lo=0.0, hi=10.0),
         "min_slope": Key(float, 0.9, "stopping rule: slope of M_true against M_pred above this", lo=0.0, hi=10.0),
+        "slope_fit": Key(str, "true_on_pred", "the stopping rule's line: log M_true on log M_pred (the paper's "
+                         "words) or log M_pred on log M_true (fails predictions shrunk towards the mean)",
+                         choices=("true_on_pred", "pred_on_true")),
         "shuffle_buffer": Key(int, 2048, "tf.data shuffle buffer (images)", lo=1, hi=10_000_000),
         "scale_lr_with_ranks": Key(bool, False, "Horovod's linear scaling: batch_size per rank and the learning rate "
                                    "times the ranks (false: the single-GPU reproduction at any number of ranks)"),

@@ -75,7 +75,7 @@ def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Worker
 
 def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fold_dir: Path, model_cfg: dict,
                run_seed: int, stop: StopRequest, *, learning_rate: float, batch_size: int, max_epochs: int,
-               max_abs_delta: float, max_abs_median: float, min_slope: float, shuffle_buffer: int,
+               max_abs_delta: float, max_abs_median: float, min_slope: float, slope_fit: str, shuffle_buffer: int,
                scale_lr_with_ranks: bool, seed: int, deterministic: bool, checkpoints_kept: int) -> FitResult:
     import tensorflow as tf
 
@@ -107,7 +107,7 @@ def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fol
         loss = workers.mean(float(np.mean([train_step(x, y).numpy() for x, y in batches])))
         rows, pred = predict(split.validation)
         true = stamps.log_m500c[rows]
-        crit = stopping.evaluate(true, pred, max_abs_delta, max_abs_median, min_slope)
+        crit = stopping.evaluate(true, pred, max_abs_delta, max_abs_median, min_slope, slope_fit)
         history.append(history_row(epoch, loss, float(np.mean((pred - true) ** 2)), crit))
         state.save(epoch, history)
         if workers.is_root:

@@ -23,14 +23,11 @@ def fold_name(fold: int) -> str:
 
 
 def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
-    """The store's `predictions/` group, opened directly: the root's consolidated metadata (written
-    by the stamps stage) does not list it while folds are still being trained. None if absent ('r')."""
-    open_store(store_path, "r" if mode == "r" else "r+")  # schema-version check
-    try:
-        return zarr.open_group(str(store_path), path="predictions", mode=mode, zarr_format=3,
-                               use_consolidated=False)
-    except FileNotFoundError:
-        return None
+    """The store's `predictions/` group: None if absent (mode 'r'), created if absent (mode 'a')."""
+    root = open_store(store_path, "r" if mode == "r" else "r+")
+    if mode == "r":
+        return root["predictions"] if "predictions" in root else None
+    return root.require_group("predictions")
 
 
 def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
