@@ -83,7 +83,8 @@ def fit_gaussian(delta: np.ndarray, bin_width_dex: float = 0.01) -> Fit:
     """Gaussian fit (sigma, mu) to the histogram of delta, with MLE and robust widths beside it.
 
     With fewer than MIN_FIT_SAMPLES residuals or a histogram of fewer than four filled bins, the
-    histogram fit is not attempted and sigma, mu are the MLE values (method 'mle').
+    histogram fit is not attempted, and when it lands outside the data (`_plausible`) it is not
+    kept: sigma, mu are then the MLE values (method 'mle').
     """
     from scipy.optimize import curve_fit
 
@@ -104,12 +105,21 @@ def fit_gaussian(delta: np.ndarray, bin_width_dex: float = 0.01) -> Fit:
                 popt, pcov = curve_fit(gaussian, x, y, p0=p0, maxfev=10000)
             except RuntimeError:
                 popt = None
-            if popt is not None and np.all(np.isfinite(popt)) and popt[2] != 0:
+            if popt is not None and _plausible(popt, delta):
                 perr = np.sqrt(np.abs(np.diag(pcov))) if np.all(np.isfinite(pcov)) else [np.nan] * 3
                 mu, sigma = float(popt[1]), abs(float(popt[2]))
                 mu_err, sigma_err, method = float(perr[1]), float(perr[2]), "histogram"
     return Fit(n, sigma, mu, sigma_err, mu_err, dex_to_percent(sigma), mle_sigma, mle_mu, median, rsigma,
                dex_to_percent(rsigma), method)
+
+
+def _plausible(popt: np.ndarray, delta: np.ndarray) -> bool:
+    """A histogram fit is kept only if its centre lies inside the data and its width within their
+    range: on a few clumps of residuals (a fold of a few clusters) least squares can run off to a
+    flat, far-away Gaussian, and the MLE values are then reported instead."""
+    _, mu, sigma = popt
+    span = float(delta.max() - delta.min())
+    return bool(np.all(np.isfinite(popt)) and 0 < abs(sigma) <= span and delta.min() <= mu <= delta.max())
 
 
 def nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
