@@ -87,7 +87,8 @@ def test_killed_run_resumes_from_its_checkpoint_and_repeats_the_uninterrupted_ru
     command = [PYTHON, "-m", "xraymass", "train", "--config", str(config), "--fold", "0"]
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (fold_dir / "checkpoints" / "epoch-2.index").exists():
+    history = fold_dir / "history.csv"  # written (atomically) after each epoch's checkpoint
+    while not (history.exists() and len(read_csv(history)) >= 2):
         assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
