@@ -1,6 +1,8 @@
 """Store helpers: schema version, complete markers, atomic files, provenance."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 import zarr
@@ -59,6 +61,12 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_text_atomic(target, "whole")
     assert target.read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    umask = os.umask(0o022)
+    try:
+        write_text_atomic(target, "again")
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
 
 
 def test_effective_config_with_provenance(tmp_path):

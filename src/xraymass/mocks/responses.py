@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
+
+from ..store import atomic_path
 
 EMBEDDED_RESPONSE_VERSION = "1"
 ARF_GRID = (0.1, 12.0, 1190)        # keV: ENERG_LO of the first bin, ENERG_HI of the last, number of bins
@@ -91,13 +92,8 @@ def fwhm_kev(energy_kev) -> np.ndarray:
 
 
 def _write_atomic(hdul, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        hdul.writeto(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True)
 
 
 def _ogip_header(hdu, hduclass: str, hduclas1: str, extra: dict) -> None:

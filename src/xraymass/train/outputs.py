@@ -5,14 +5,13 @@ predictions.csv, train.config.yaml; store: predictions/fold_KK (docs/store.md), 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import zarr
 
 from ..provenance import provenance
-from ..store import is_complete, mark_complete, open_store, write_text_atomic
+from ..store import atomic_path, is_complete, mark_complete, open_store, write_text_atomic
 from .data import FoldSplit, Stamps
 
 PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
@@ -39,13 +38,8 @@ def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
 
 def save_model(model, path: Path) -> None:
     """Save in the Keras format under a temporary name, then rename (never a half-written model.keras)."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def prediction_table(stamps: Stamps, rows: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
