@@ -157,12 +157,21 @@ def validate(raw: dict, schema: dict[str, dict[str, Key]], path: Path) -> dict[s
     return out
 
 
+def first_unset_variable(value: Any) -> str | None:
+    """The first $VAR left in a (nested) value after expansion: expandvars leaves unset ones as written."""
+    if isinstance(value, str):
+        found = _UNSET_VAR.search(value)
+        return found.group(0) if found else None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((v for v in map(first_unset_variable, items) if v), None)
+
+
 def _expand(value: Any, path: Path, where: str) -> Any:
     if isinstance(value, str) and "$" in value:
         expanded = os.path.expandvars(value)
-        unset = _UNSET_VAR.search(expanded)
+        unset = first_unset_variable(expanded)
         if unset:
-            raise ConfigError(f"{path}: '{where}' uses {unset.group(0)}, which is not set in the environment")
+            raise ConfigError(f"{path}: '{where}' uses {unset}, which is not set in the environment")
         return expanded
     if isinstance(value, list):
         return [_expand(v, path, where) for v in value]

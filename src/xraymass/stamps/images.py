@@ -52,7 +52,7 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
 
     Returns (cluster, counts per projection) for the client's record.
     """
-    root = open_store(store_path, "r")
+    root = open_store(store_path, "r+")
     where = f"{store_path}/{events_group_name(halo_id)}"
     group = root[events_group_name(halo_id)]
     layout = event_layout(group, where)
@@ -62,6 +62,6 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
                              emax_kev, block_events)
     stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])
     per_cluster = len(stamps)
-    out = zarr.open_array(store_path, path="stamps/images", mode="r+", zarr_format=3)
+    out = root["stamps/images"]
     out[cluster * per_cluster:(cluster + 1) * per_cluster] = stamps
     return cluster, images.sum(axis=(1, 2)).tolist()

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import Iterator
 
 
-from ..config import read_yaml
+from ..config import first_unset_variable, read_yaml
 from ..errors import ConfigError, InputError
 
-_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
 def load_jobqueue(path: Path) -> dict:
@@ -37,20 +35,11 @@ def load_jobqueue(path: Path) -> dict:
             or not isinstance(data["jobqueue"].get("slurm"), dict):
         raise ConfigError(f"{path}: expected the dask-jobqueue form 'jobqueue: slurm: {{...}}'")
     data = dask.config.expand_environment_variables(data)
-    unset = _unset_variable(data)
+    unset = first_unset_variable(data)
     if unset:
         raise ConfigError(f"{path}: uses {unset}, which is not set in the environment")
     dask.config.update(dask.config.config, data, priority="new")
     return data["jobqueue"]["slurm"]
-
-
-def _unset_variable(value) -> str | None:
-    """The first $VAR left in a config after expansion (expandvars leaves unset ones as written)."""
-    if isinstance(value, str):
-        found = _VARIABLE.search(value)
-        return found.group(0) if found else None
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    return next((v for v in map(_unset_variable, items) if v), None)
 
 
 @contextlib.contextmanager
