@@ -8,7 +8,7 @@ import yaml
 from conftest import xraymass
 from xraymass.config import load_config
 from xraymass.halos import gas_arrays, load_gas
-from xraymass.halos.calibration import fit_power_law, luminosities, measure_population, relations
+from xraymass.halos.calibration import luminosities
 from xraymass.halos.cosmo import cosmology
 from xraymass.halos.synthetic import Model, mt_temperature_kev
 from xraymass.store import is_complete, open_store
@@ -204,44 +204,6 @@ def test_load_gas_is_a_yt_dataset_that_pyxsim_thermal_models_accept(write_config
         assert sphere[f].size > 0.2 * len(gas["mass"])
 
 
-def test_luminosity_of_a_uniform_sphere_by_hand():
-    n = 10000
-    rng = np.random.default_rng(0)
-    pos = rng.uniform(-1, 1, (n, 3)) * 100.0
-    t = np.full(n, 4.0 * KEV_K)
-    rho = np.full(n, 1e-26)
-    mass = np.full(n, 1e8)
-    gas = {"position": pos, "temperature": t, "density": rho, "mass": mass, "star_formation_rate": np.zeros(n)}
-    gas["star_formation_rate"][:10] = 1.0
-    out = luminosities(gas, r500c=200.0)
-    n_h = 1e-26 * X_H / M_P
-    volume = (n - 10) * 1e8 * 1.988409870698051e33 / 1e-26
-    bol = 1.42e-27 * 1.2 * np.sqrt(4.0 * KEV_K) * n_h * (1 + X_H) / (2 * X_H) * n_h / X_H * volume
-    assert out["lx_bol"] == pytest.approx(bol, rel=1e-10)
-    assert out["lx_band"] == pytest.approx(bol * (np.exp(-0.5 / 4.0) - np.exp(-7 / 4.0)), rel=1e-10)
-    assert out["t_sl_kev"] == pytest.approx(4.0)
-
-
-def test_fit_power_law_recovers_slope_and_scatter():
-    rng = np.random.default_rng(3)
-    m = 10 ** rng.uniform(13.6, 15, 4000)
-    y = 2.0 * (m / 10**14.5) ** 1.7 * np.exp(0.15 * rng.standard_normal(m.size))
-    fit = fit_power_law(m, y)
-    assert fit.slope == pytest.approx(1.7, abs=0.02) and fit.scatter_ln == pytest.approx(0.15, abs=0.01)
-    assert fit.norm == pytest.approx(2.0, rel=0.02)
-
-
-def test_population_scaling_relations_are_in_published_bands(write_config):
-    path = write_config({"synthetic": {"n_halos": 200, "particles_per_halo": 4000}})
-    fits = relations(measure_population(load_config(path), progress=False))
-    assert 0.10 <= fits["L_bol,ce-M"].scatter_ln <= 0.25
-    assert 0.10 <= fits["L_0.5-7,ce-M"].scatter_ln <= 0.25
-    assert fits["L_bol-M"].scatter_ln > fits["L_bol,ce-M"].scatter_ln + 0.05
-    assert 1.5 <= fits["L_bol-M"].slope <= 2.1
-    assert 0.55 <= fits["T_sl-M"].slope <= 0.75 and 0.05 <= fits["T_sl-M"].scatter_ln <= 0.25
-    assert 2.0 <= fits["T_sl-M"].norm <= 4.5
-
-
 def test_halo_temperature_is_the_mt_temperature_in_the_core_excised_annulus():
     model = small(particles_per_halo=20000, bright_clump_probability=0.0)
     for halo_id, m in enumerate([5e13, 2e14, 8e14, 3e14, 1e14]):
@@ -250,3 +212,34 @@ def test_halo_temperature_is_the_mt_temperature_in_the_core_excised_annulus():
         assert measured == pytest.approx(props.t_x_kev, rel=0.08)
     # Vikhlinin et al. (2009) at 10^14.5 Msun, z = 0, h = 0.6774: 5 keV (10^14.5 h / 3.02e14)^(1/1.53)
     assert mt_temperature_kev(10**14.5, 0.0, cosmology(COSMO)) == pytest.approx(3.9946, rel=1e-3)
+
+
+def test_mt_relation_is_applied_to_the_hydrostatic_mass():
+    c = cosmology(COSMO)
+    for bias in (0.0, 0.2, 0.35):
+        model = small(scatter_ln_t=0.0, hydrostatic_bias=bias)
+        props = model.properties(SEED, 3, 3e14, Z, COSMO)
+        assert props.t_x_kev == pytest.approx(mt_temperature_kev((1 - bias) * 3e14, Z, c), rel=1e-12)
+    # b = 0.2 lowers T by 0.8^(1/1.53) = 0.864 at fixed true mass
+    assert (small(scatter_ln_t=0.0).properties(SEED, 3, 3e14, Z, COSMO).t_x_kev
+            / small(scatter_ln_t=0.0, hydrostatic_bias=0.0).properties(SEED, 3, 3e14, Z, COSMO).t_x_kev
+            == pytest.approx(0.8 ** (1 / 1.53), rel=1e-12))
+
+
+def test_clumping_is_bounded_outside_r500c_and_isobaric():
+    from xraymass.halos.synthetic import _clump, clumping_factor
+
+    assert clumping_factor(0.0, 1.2, 1.5) == 1.0 and clumping_factor(1.0, 1.2, 1.5) == pytest.approx(1.2)
+    assert clumping_factor(3.0, 1.2, 1.5) == clumping_factor(1.5, 1.2, 1.5) == pytest.approx(1.45)
+    rng = np.random.default_rng(1)
+    n, r500 = 400_000, 1000.0
+    for x, expected in ((1.0, 1.2), (2.5, 1.45)):
+        pos = np.zeros((n, 3))
+        pos[:, 0] = x * r500
+        rho, t = np.full(n, 2.0), np.full(n, 3.0)
+        rho_c, t_c = _clump(rng, pos, rho, t, r500, 1.2, 1.5)
+        np.testing.assert_allclose(rho_c * t_c, rho * t, rtol=1e-12)         # pressure unchanged: isobaric
+        delta = rho_c / rho
+        assert np.mean(delta) == pytest.approx(expected, rel=0.01)            # <rho^2>/<rho>^2 for equal masses
+        assert np.mean(1.0 / delta) == pytest.approx(1.0, rel=0.01)           # volume conserved
+        assert np.corrcoef(np.log(delta), np.log(t_c))[0, 1] < -0.999         # T anticorrelated with density

@@ -18,7 +18,7 @@ SECTIONS = {
         "r_max_r500c": Key(float, 3.0, "gas sampled out to this radius in units of R500c (>= 2)", lo=2.0, hi=10.0),
         "mass_function": Key(str, "tinker08", "colossus mass-function model that supports M500c directly",
                              choices=("tinker08", "watson13", "bocquet16")),
-        "scatter_ln_t": Key(float, 0.10, "log-normal scatter of T at fixed M500c (M-T of Vikhlinin+2009)",
+        "scatter_ln_t": Key(float, 0.10, "log-normal scatter of T at fixed M500c (M-T of Vikhlinin+2009 at M_HSE)",
                             lo=0.0, hi=1.0),
         "scatter_ln_fgas": Key(float, 0.03, "log-normal scatter of f_gas,500 at fixed M500c", lo=0.0, hi=1.0),
         "cool_core_fraction": Key(float, 0.40, "fraction of all clusters with a cool core (mergers never have one)",
@@ -27,8 +27,18 @@ SECTIONS = {
         "substructure_mean": Key(float, 4.0, "mean number of infalling gas-rich subhalos per cluster",
                                  lo=0.0, hi=100.0),
         "axis_ratio_min": Key(float, 0.75, "smallest minor/major axis ratio of the gas ellipsoid", lo=0.2, hi=1.0),
-        "clumping_r500c": Key(float, 1.2, "gas clumping factor <rho^2>/<rho>^2 at R500c (grows as r^2)",
-                              lo=1.0, hi=5.0),
+        "clumping_r500c": Key(float, 1.2, "gas clumping factor <rho^2>/<rho>^2 at R500c (grows as r^2 up to "
+                              "clumping_saturation_r500c, constant beyond)", lo=1.0, hi=5.0),
+        "clumping_saturation_r500c": Key(float, 1.5, "radius / R500c beyond which the clumping factor stays "
+                                         "constant (R200c ~ 1.5 R500c; Eckert+2015)", lo=1.0, hi=10.0),
+        "hydrostatic_bias": Key(float, 0.2, "b in M_HSE = (1 - b) M_true: the M-T relation (Vikhlinin+2009) is applied "
+                                "to M_HSE (Planck 2015 XXIV; Hoekstra+2015)", lo=0.0, hi=0.6),
+        "core_radius_slope": Key(float, 0.4, "core radii of the density profile scale as (M500c / 10^14.5 Msun)^-s: "
+                                 "flatter group cores (docs/calibration.md)", lo=-1.0, hi=2.0),
+        "beta_slope": Key(float, 0.12, "outer density slope beta scales as (M500c / 10^14.5 Msun)^s: flatter group "
+                          "profiles (docs/calibration.md)", lo=-1.0, hi=1.0),
+        "fgas_slope": Key(float, 0.30, "f_gas,500 = 0.13 (M500c / 1e15 Msun)^s (docs/calibration.md)",
+                          lo=0.0, hi=1.0),
         "turbulence_fraction": Key(float, 0.2, "turbulent velocity dispersion / isothermal sound speed",
                                    lo=0.0, hi=2.0),
         "cold_gas_fraction": Key(float, 0.002, "gas-mass fraction of the dense star-forming phase in cool cores",

@@ -9,11 +9,18 @@ generated inside any population, of any size.
 The ingredients and where they come from (docs/halos.md has the same list with the numbers):
 - masses: the Tinker et al. (2008, ApJ 688, 709) mass function for M500c, as colossus evaluates it;
 - M-T: Vikhlinin et al. (2009, ApJ 692, 1033), M500 = 3.02e14 h^-1 Msun (T/5 keV)^1.53 / E(z), with
-  log-normal scatter in T;
-- gas fraction: f_gas,500 proportional to M500^0.22 (Lovisari et al. 2015, A&A 573, A118), 0.13 at
-  1e15 Msun (Vikhlinin et al. 2006, ApJ 640, 691), log-normal scatter, capped below Omega_b/Omega_m;
+  log-normal scatter in T; the relation was calibrated on hydrostatic masses, so it is applied to
+  M_HSE = (1 - b) M500c with b = `hydrostatic_bias` (0.2: Planck 2015 XXIV, A&A 594, A24; Hoekstra et
+  al. 2015, MNRAS 449, 685);
+- gas fraction: f_gas,500 = 0.13 (M500 / 1e15 Msun)^`fgas_slope` (0.13 at 1e15 Msun: Vikhlinin et al.
+  2006, ApJ 640, 691; slope 0.30, steeper than the 0.22 of Lovisari et al. 2015, A&A 573, A118, set by
+  the calibration on published L_X-M relations, docs/calibration.md), log-normal scatter, capped below
+  Omega_b/Omega_m;
 - density: the Vikhlinin et al. (2006) eq. 3 profile (cusp, core, outer steepening, second central
-  component), with cool-core and non-cool-core parameter ranges taken from their Table 2;
+  component), with cool-core and non-cool-core parameter ranges taken from their Table 2; core radii
+  scaled by (M500 / 10^14.5 Msun)^-`core_radius_slope` and the outer slope beta by
+  (M500 / 10^14.5 Msun)^`beta_slope` (groups: larger cores and beta ~ 0.45-0.5, Osmond & Ponman 2004,
+  MNRAS 350, 1511; Sun et al. 2009, ApJ 693, 1142), both calibrated on L_X-M (docs/calibration.md);
 - temperature: the Vikhlinin et al. (2006) eq. 6/8 profile (central cool-core decrement, decline
   outside 0.6 R500) per body; the halo's particle temperatures (all bodies, clumps included) are then
   scaled so that their spectroscopic-like temperature (Mazzotta et al. 2004, MNRAS 354, 10) in the
@@ -25,8 +32,10 @@ The ingredients and where they come from (docs/halos.md has the same list with t
 - mergers: a second body of mass ratio 0.1-0.35 offset by 0.4-1.2 R500 and falling in, neither with a
   cool core; the infalling body has the M-T temperature of its own mass raised by 10-50% in the
   merger shock (Ritchie & Thomas 2002, MNRAS 329, 675);
-- clumping: log-normal density fluctuations with <rho^2>/<rho>^2 = 1 + (C500 - 1)(r/R500)^2
-  (Nagai & Lau 2011, ApJ 731, L10; Eckert et al. 2015, MNRAS 447, 2198), at constant volume;
+- clumping: isobaric log-normal density fluctuations (T / delta at each particle, so pressure follows the
+  smooth profile) with <rho^2>/<rho>^2 = 1 + (C500 - 1) min(r/R500, `clumping_saturation_r500c`)^2,
+  bounded beyond ~R200c (Nagai & Lau 2011, ApJ 731, L10; Eckert et al. 2015, MNRAS 447, 2198), at
+  constant volume;
 - metallicity: 0.3 Zsun outside (Werner et al. 2013, Nature 502, 656) rising to 0.6-0.9 Zsun in cool
   cores and 0.35-0.45 Zsun in non-cool cores (De Grandi & Molendi 2001, ApJ 551, 153);
 - star-forming cold phase in cores: n_H above 0.13 cm^-3 with the star-formation time scale of
@@ -36,7 +45,7 @@ The ingredients and where they come from (docs/halos.md has the same list with t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Iterator
 
@@ -53,6 +62,7 @@ SMOOTHING_FACTOR = 2.0          # h = 2 (3 V / 4 pi)^(1/3), yt's Arepo conventio
 NH_STAR_FORMING = 0.13          # cm^-3, TNG's star-formation threshold
 T_STAR_GYR = 2.27               # Springel & Hernquist (2003) star-formation time scale at threshold
 GYR_YR = 1.0e9
+CORE_PIVOT_MSUN = 10**14.5      # core radii scale as (M500c / 10^14.5 Msun)^-core_radius_slope
 
 
 def halo_rng(seed: int, halo_id: int, stream: int) -> np.random.Generator:
@@ -176,6 +186,11 @@ class Model:
     substructure_mean: float = 4.0
     axis_ratio_min: float = 0.75
     clumping_r500c: float = 1.2
+    clumping_saturation_r500c: float = 1.5
+    hydrostatic_bias: float = 0.2
+    core_radius_slope: float = 0.4
+    beta_slope: float = 0.12
+    fgas_slope: float = 0.30
     turbulence_fraction: float = 0.2
     cold_gas_fraction: float = 0.002
     bright_clump_probability: float = 0.02
@@ -206,9 +221,10 @@ class Model:
         rng = halo_rng(seed, halo_id, STREAM_PROPERTIES)
         c = cosmo.cosmology(cosmology)
         r500 = float(cosmo.r500c_kpc(m500c, redshift, cosmology))
-        t_x = mt_temperature_kev(m500c, redshift, c) * np.exp(self.scatter_ln_t * rng.standard_normal())
+        m_hse = (1.0 - self.hydrostatic_bias) * m500c      # the M-T relation holds for hydrostatic masses
+        t_x = mt_temperature_kev(m_hse, redshift, c) * np.exp(self.scatter_ln_t * rng.standard_normal())
         f_cap = 0.95 * c.Ob0 / c.Om0
-        f_gas = min(f_gas_500(m500c) * np.exp(self.scatter_ln_fgas * rng.standard_normal()), f_cap)
+        f_gas = min(f_gas_500(m500c, self.fgas_slope) * np.exp(self.scatter_ln_fgas * rng.standard_normal()), f_cap)
         merger = bool(rng.random() < self.merger_fraction)
         cool_core = bool(not merger and rng.random() * (1.0 - self.merger_fraction) < self.cool_core_fraction)
         r_max = self.r_max_r500c * r500
@@ -239,6 +255,11 @@ class Model:
     def _main(self, rng, m500c, f_gas, t_x, redshift, cosmology, r_max, cool_core) -> Component:
         r500 = float(cosmo.r500c_kpc(m500c, redshift, cosmology))
         profile = _cool_core_profile(rng) if cool_core else _non_cool_core_profile(rng)
+        if self.core_radius_slope:
+            scale = (m500c / CORE_PIVOT_MSUN) ** -self.core_radius_slope
+            profile = replace(profile, xc=profile.xc * scale, xc2=profile.xc2 * scale)
+        if self.beta_slope:
+            profile = replace(profile, beta=profile.beta * (m500c / CORE_PIVOT_MSUN) ** self.beta_slope)
         q1 = rng.uniform(self.axis_ratio_min, 1.0)
         q2 = rng.uniform(self.axis_ratio_min, q1)
         a = (q1 * q2) ** (-1.0 / 3.0)
@@ -258,8 +279,9 @@ class Model:
             v = rng.uniform(0.8, 1.5) * np.sqrt(G_KPC_KMS2_MSUN * m500c / r500)
             retained = rng.uniform(0.2, 0.6)
             profile = Profile(alpha=0.0, beta=2.0 / 3.0, xc=0.15, tmin=1.0, z_in=0.4, z_out=0.3)
-            subs.append(Component(profile, r_s, trunc, retained * f_gas_500(m) * m,
-                                  mt_temperature_kev(m, redshift, c), centre=dist * axis, velocity=-v * axis))
+            t_sub = mt_temperature_kev((1.0 - self.hydrostatic_bias) * m, redshift, c)
+            subs.append(Component(profile, r_s, trunc, retained * f_gas_500(m, self.fgas_slope) * m, t_sub,
+                                  centre=dist * axis, velocity=-v * axis))
         return subs
 
     def gas(self, seed: int, halo_id: int, m500c: float, redshift: float, cosmology: str) -> dict[str, np.ndarray]:
@@ -282,7 +304,8 @@ class Model:
         pos = np.concatenate([comp.sample(rng, k) for comp, k in zip(comps, counts)])
         velocity = np.repeat(np.array([comp.velocity for comp in comps]), counts, axis=0)
         rho, t_kev, z = _mix(comps, pos)
-        rho, t_kev = _clump(rng, pos, rho, t_kev, props.r500c, props.clumping_r500c)
+        rho, t_kev = _clump(rng, pos, rho, t_kev, props.r500c, props.clumping_r500c,
+                            self.clumping_saturation_r500c)
         t_kev *= props.t_x_kev / spectroscopic_like_kev(pos, rho, t_kev, props.r500c)
         sigma = self.turbulence_fraction * _sound_speed_kms(t_kev)
         velocity = velocity + rng.standard_normal((n_icm, 3)) * sigma[:, None]
@@ -353,12 +376,19 @@ def spectroscopic_like_kev(pos: np.ndarray, rho: np.ndarray, t_kev: np.ndarray, 
     return float(sum_wt / sum_w)
 
 
-def _clump(rng, pos, rho, t_kev, r500, c500) -> tuple[np.ndarray, np.ndarray]:
-    """Log-normal clumping at constant volume (<1/delta> = 1, <delta> = C); T falls as delta^-1/2."""
+def clumping_factor(x: np.ndarray, c500: float, x_sat: float) -> np.ndarray:
+    """<rho^2>/<rho>^2 at r = x R500: 1 + (C500 - 1) x^2 up to x_sat (R200c ~ 1.5 R500c), constant beyond."""
+    x = np.minimum(np.asarray(x, float), x_sat)
+    return 1.0 + (c500 - 1.0) * x * x
+
+
+def _clump(rng, pos, rho, t_kev, r500, c500, x_sat) -> tuple[np.ndarray, np.ndarray]:
+    """Isobaric log-normal clumping at constant volume (<1/delta> = 1, <delta> = C): T = T / delta, so the
+    pressure rho T of each particle is that of the smooth profile (fluctuations in pressure balance)."""
     x = np.linalg.norm(pos, axis=1) / r500
-    sigma = np.sqrt(np.log(1.0 + (c500 - 1.0) * x * x))
+    sigma = np.sqrt(np.log(clumping_factor(x, c500, x_sat)))
     delta = np.exp(sigma * rng.standard_normal(len(pos)) + 0.5 * sigma * sigma)
-    return rho * delta, t_kev / np.sqrt(delta)
+    return rho * delta, t_kev / delta
 
 
 def _cold_phase(rng, n: int, r500: float, m_particle: float) -> dict[str, np.ndarray]:
@@ -396,13 +426,16 @@ def _non_cool_core_profile(rng) -> Profile:
 
 
 def mt_temperature_kev(m500c: float, redshift: float, c) -> float:
-    """Vikhlinin et al. (2009): M500 = 3.02e14 h^-1 Msun (T / 5 keV)^1.53 / E(z), solved for T."""
+    """Vikhlinin et al. (2009): M500 = 3.02e14 h^-1 Msun (T / 5 keV)^1.53 / E(z), solved for T.
+
+    The relation holds for hydrostatic masses: callers pass M_HSE = (1 - b) M_true.
+    """
     return 5.0 * (m500c * c.h * c.Ez(redshift) / 3.02e14) ** (1.0 / 1.53)
 
 
-def f_gas_500(m500c: float) -> float:
-    """Gas fraction inside R500: 0.13 (M500 / 1e15 Msun)^0.22 (slope: Lovisari+2015; norm: Vikhlinin+2006)."""
-    return 0.13 * (m500c / 1e15) ** 0.22
+def f_gas_500(m500c: float, slope: float = 0.22) -> float:
+    """Gas fraction inside R500: 0.13 (M500 / 1e15 Msun)^slope (slope 0.22: Lovisari+2015; norm: Vikhlinin+2006)."""
+    return 0.13 * (m500c / 1e15) ** slope
 
 
 def _sound_speed_kms(t_kev: np.ndarray) -> np.ndarray:
