@@ -46,7 +46,7 @@ def test_luminosity_is_the_embedded_emission_with_lines_integrated_exactly():
     cool = np.geomspace(*KT_GRID[:2], KT_GRID[2])[np.argmin(np.abs(np.geomspace(*KT_GRID[:2], KT_GRID[2]) - 1.0))]
     with_lines = luminosities(uniform_sphere(cool, 0.3), r500c=1e6)["lx_soft"]
     continuum = luminosities(uniform_sphere(cool, 0.0), r500c=1e6)["lx_soft"]
-    assert with_lines > 1.5 * continuum
+    assert with_lines > 2.0 * continuum                            # 2.5 for this model
     # bolometric exceeds the soft band, and more so for hot gas
     hot = luminosities(uniform_sphere(8.0, 0.3), r500c=1e6)
     assert hot["lx_bol"] > 2.0 * hot["lx_soft"]

@@ -19,7 +19,7 @@ The ingredients and where they come from (docs/halos.md has the same list with t
 - density: the Vikhlinin et al. (2006) eq. 3 profile (cusp, core, outer steepening, second central
   component), with cool-core and non-cool-core parameter ranges taken from their Table 2; core radii
   scaled by (M500 / 10^14.5 Msun)^-`core_radius_slope` and the outer slope beta by
-  (M500 / 10^14.5 Msun)^`beta_slope` (groups: larger cores and beta ~ 0.45-0.5, Osmond & Ponman 2004,
+  (M500 / 10^14.5 Msun)^`beta_slope` (groups: larger cores and beta ~ 0.43-0.59, Osmond & Ponman 2004,
   MNRAS 350, 1511; Sun et al. 2009, ApJ 693, 1142), both calibrated on L_X-M (docs/calibration.md);
 - temperature: the Vikhlinin et al. (2006) eq. 6/8 profile (central cool-core decrement, decline
   outside 0.6 R500) per body; the halo's particle temperatures (all bodies, clumps included) are then
