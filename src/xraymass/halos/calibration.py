@@ -1,6 +1,6 @@
 """Scaling relations of the synthetic population as the mocks see them, beside published ones (docs/calibration.md).
 
-Per halo, from the gas the mocks observe (kT >= mocks.kt_min_kev, not star-forming), projected along z:
+Per halo, from the gas the mocks observe (kT > mocks.kt_min_kev, not star-forming), projected along z:
 - L_X from the embedded thermal emission with lines (`xraymass.mocks.spectral`, the model the mocks
   observe; cosmic + Z x metal spectrum per unit n_e n_H, each particle at its own T and Z): rest-frame
   0.1-2.4 keV (the ROSAT band of published L_X-M relations) and bolometric 0.01-100 keV, inside
@@ -100,10 +100,36 @@ def observing_geometry(mocks: dict, cosmology: str) -> dict[str, float]:
 def luminosities(gas: dict[str, np.ndarray], r500c: float, centre=(0.0, 0.0, 0.0), kt_min_kev: float = 0.1,
                  mocks: dict | None = None, cosmology: str = "planck15",
                  band_kev: tuple[float, float] = (0.5, 7.0)) -> dict[str, float]:
-    """L_X (erg/s) in 0.1-2.4 keV and bolometric, inside R500c and in 0.15-1 R500c, T_sl (keV) in
-    0.15-1 R500c, all projected along z; with `mocks`, also the expected image-band source counts
-    (counts_ce, counts_r500, counts_field; band_kev observed) inside the detector's field."""
-    keep = (gas["temperature"] >= kt_min_kev * KEV_K) & (gas["star_formation_rate"] <= 0.0)
+    """What the mocks see of one halo, projected along z, from the embedded emission with lines.
+
+    Parameters
+    ----------
+    gas : dict of arrays
+        The halo's gas in the units of `synthetic.GAS_FIELDS` (position kpc, density g/cm^3,
+        temperature K, mass Msun, metallicity Zsun, star_formation_rate Msun/yr).
+    r500c : float
+        R500c in kpc.
+    centre : sequence of 3 floats
+        Halo centre in kpc.
+    kt_min_kev : float
+        Gas at or below this kT (keV) emits nothing, as in the mocks; star-forming gas neither.
+    mocks : dict, optional
+        The `mocks` config section (redshift, exposure_ks, nh_1e22, fov_arcmin); with it the expected
+        source counts are computed too.
+    cosmology : str
+        colossus cosmology name (for D_A at mocks.redshift).
+    band_kev : (float, float)
+        Observed energy band of the counts, keV.
+
+    Returns
+    -------
+    dict
+        lx_soft, lx_soft_ce, lx_bol, lx_bol_ce (erg/s; rest-frame 0.1-2.4 keV and 0.01-100 keV,
+        projected R < R500c and 0.15-1 R500c), t_sl_kev (keV, 0.15-1 R500c); with `mocks` also
+        counts_ce, counts_r500 and counts_field (expected counts in band_kev inside the detector's
+        square field: the annulus, the disc and the whole field).
+    """
+    keep = (gas["temperature"] > kt_min_kev * KEV_K) & (gas["star_formation_rate"] <= 0.0)   # as the mocks
     rel = gas["position"][keep] - np.asarray(centre, float)
     r_proj = np.hypot(rel[:, 0], rel[:, 1]) / r500c
     kt = gas["temperature"][keep] / KEV_K
