@@ -267,6 +267,17 @@ def compare(measured: dict[str, np.ndarray], bias: float, cosmology: str, redshi
     return rows
 
 
+def _finite(value):
+    """NaN (an empty mass bin) as null, so that the JSON output is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def _median(ratio, m, lo, hi) -> float:
     sel = (np.log10(m) >= lo) & (np.log10(m) < hi)
     return float(np.median(ratio[sel])) if sel.any() else float("nan")
@@ -322,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     fits = relations(measured)
     rows = compare(measured, cfg.synthetic["hydrostatic_bias"], cfg.cosmology["name"], cfg.halos["redshift"])
     if args.json:
-        print(json.dumps({"fits": {k: asdict(v) for k, v in fits.items()}, "published": rows}, indent=1))
+        out = {"fits": {k: asdict(v) for k, v in fits.items()}, "published": rows}
+        print(json.dumps(_finite(out), indent=1))
         return 0
     s = cfg.synthetic
     print(f"{s['n_halos']} halos, {s['particles_per_halo']} particles each, seed {cfg.run['seed']}; "
