@@ -58,7 +58,7 @@ def write_predictions(store_path: Path, data: dict[str, np.ndarray], folds=None,
         for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred"):
             group.create_array(name, data=data[name][rows])
         group.attrs.update(fold=int(k), validation_fold=int((k + 1) % 10), kept_epoch=42, converged=True,
-                           provenance={"stage": "test"})
+                           provenance={"stage": "test", "physics_data": "test physics"})
         if complete:
             mark_complete(group)
 

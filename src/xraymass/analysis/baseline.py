@@ -221,7 +221,10 @@ class ExposureMap:
 
     def fraction(self, u: np.ndarray) -> np.ndarray:
         """f(u): the fraction of the exposure during which coordinate u (pixels) is on the detector."""
-        return self._g(u) - self._g(np.asarray(u, dtype=np.float64) - self.npix)
+        u = np.asarray(u, dtype=np.float64)
+        if self.amp <= 0:
+            return ((u >= 0) & (u <= self.npix)).astype(np.float64)  # the field's closed edges count in full
+        return self._g(u) - self._g(u - self.npix)
 
     def cumulative(self, u: np.ndarray) -> np.ndarray:
         """F(u) = integral of f from 0 to u (pixels), clipped to the field."""
@@ -466,7 +469,7 @@ def compare_with_cnn(cfg: Config, ap: Apertures, result: dict) -> dict | None:
     headline = {"clusters": int(common.size),
                 "estimator": f"{ESTIMATOR_TEXT} of delta, CNN over all images and L_X over all projections of the "
                              f"same clusters (power law refitted on them), L_X at R500c error "
-                             f"{100 * chosen['r500c_error']:g}% (median over its draws); ratio = CNN sigma / L_X sigma; "
+                             f"{100 * chosen['r500c_error']:g}% (median over its draws); ratio = CNN MLE sigma / L_X MLE sigma; "
                              f"{bootstrap_text(n_boot)}",
                 "cnn_sigma_dex": cnn["sigma"], "cnn_sigma_dex_ci95": cnn["sigma_ci95"],
                 "lx_sigma_dex": chosen["lx_sigma_dex"], "lx_sigma_dex_ci95": chosen["lx_sigma_dex_ci95"],

@@ -80,7 +80,7 @@ def render_report(summary: dict[str, Any]) -> str:
              "estimator; **hist** = the paper's least-squares Gaussian fit to the histogram of delta, for comparison, "
              "with the bin width it used (a histogram fit that failed says so and gives no number); **robust** = half "
              "the 16-84th percentile range. Intervals are 95% percentile intervals of bootstrap resamples of "
-             "clusters (not images: a cluster's 24 images are correlated). Percent scatter = 100 ln(10) sigma (the "
+             "clusters (not images: a cluster's 24 images are correlated). Percent scatter = the width in dex times 100 ln(10) (the "
              "conversion that matches the paper's pairs).", ""]
     if "evaluate" in summary:
         lines += _evaluate_section(summary["evaluate"])
