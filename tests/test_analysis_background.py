@@ -103,3 +103,45 @@ def test_the_dithered_edge_is_measured_through_the_exposure_map(background_run):
     rate = bl.instrument_background(cfg, ap.physics_data, 0.5, 7.0, ap.exposure_s, 1.0)["counts_per_arcmin2"]
     assert counts / (len(events) * strip * arcmin2) == pytest.approx(rate, rel=0.06)
     assert counts / (len(events) * geometric * arcmin2) < 0.8 * rate
+
+
+def test_band_rate_counts_each_channel_by_its_overlap_with_the_band(tmp_path):
+    from astropy.io import fits
+
+    from xraymass.mocks.responses import write_background_pha
+
+    pha = write_background_pha(tmp_path / "bkg.pha", np.array([1.0, 2.0, 4.0, 8.0]), 1, "particle")
+    edges = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+    ebounds = fits.BinTableHDU.from_columns([fits.Column("CHANNEL", "J", array=np.arange(1, 5)),
+                                             fits.Column("E_MIN", "E", array=edges[:-1]),
+                                             fits.Column("E_MAX", "E", array=edges[1:])], name="EBOUNDS")
+    fits.HDUList([fits.PrimaryHDU(), ebounds]).writeto(tmp_path / "r.rmf")
+    # 0.75-1.75 keV: half of channel 2, all of 3, half of 4
+    assert bl.background_rate_in_band(pha, tmp_path / "r.rmf", 0.75, 1.75) == pytest.approx(1.0 + 4.0 + 4.0)
+
+
+def test_a_spectrum_that_is_not_the_recorded_one_is_not_used(background_run, tmp_path):
+    cfg, _ = background_run
+    ap = bl.measure_apertures(cfg.store_path, bl.read_halos(cfg.store_path), seed=1, **SETTINGS)
+    record = json_copy(ap.physics_data)
+    record["background_spectrum"]["sha256"] = "0" * 64
+    check = bl.instrument_background(cfg, record, 0.5, 7.0, ap.exposure_s, 250.0)
+    assert check["status"].startswith("unchecked: xraymass_bkgnd_") and "not found" in check["status"]
+    assert bl.instrument_background(cfg, "no record", 0.5, 7.0, ap.exposure_s, 250.0)["status"].startswith("unchecked")
+
+
+def test_resampled_lx_sigma_of_the_unresampled_set_is_the_fit():
+    rng = np.random.default_rng(3)
+    clusters = np.arange(30) * 2 + 5
+    halo = np.repeat(clusters, 3)
+    log_c = rng.uniform(3, 4.5, (halo.size, 2))
+    log_m = 11.5 + 0.6 * log_c[:, 0] + rng.normal(0, 0.05, halo.size)
+    weights = np.vstack([np.ones(30), np.ones(30)])
+    got = bl._resampled_lx_sigma(weights, log_c, log_m, halo, clusters, np.array([0, 1]))
+    assert got == pytest.approx([bl._lx_sigma(log_c[:, 0], log_m), bl._lx_sigma(log_c[:, 1], log_m)], rel=1e-9)
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))

@@ -445,8 +445,9 @@ def compare_with_cnn(cfg: Config, ap: Apertures, result: dict) -> dict | None:
         return None
     same = predictions.select(np.isin(predictions.halo_id, common))
     n_boot, seed = cfg.evaluate["n_bootstrap"], cfg.run["seed"]
+    # one set of cluster resamples for the CNN, each L_X level and their ratio
     cnn = with_bootstrap(fit_gaussian(same.delta, cfg.evaluate["fit_bin_width_dex"]), same.delta, same.halo_id,
-                         n_boot, [seed, BOOTSTRAP_STREAM, 0]).to_dict()
+                         n_boot, [seed, BOOTSTRAP_STREAM, 1]).to_dict()
     cnn |= {"n_clusters": int(common.size), "folds": folds}
     obs = np.isin(ap.halo_id, common)
     weights = cluster_weights(common.size, max(n_boot, 1), [seed, BOOTSTRAP_STREAM, 1])
