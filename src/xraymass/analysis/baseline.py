@@ -79,14 +79,12 @@ class Apertures:
 
 def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
     halos = read_halos(cfg.store_path)
-    settings = {k: v for k, v in cfg.baseline.items() if k != "ratio_r500c_error"}
-    ap = measure_apertures(cfg.store_path, halos, cfg.run["seed"], **{k: settings[k] for k in MEASURE_KEYS})
-    background = expected_background(ap, settings["bkg_min_area_arcmin2"])
-    background["instrument"] = instrument_background(cfg, ap.physics_data, settings["emin_kev"], settings["emax_kev"],
-                                                     ap.exposure_s, background["counts_per_arcmin2"])
-    result = {"band_kev": [settings["emin_kev"], settings["emax_kev"]],
-              "aperture_r500c": [settings["r_inner_r500c"], settings["r_outer_r500c"]],
-              **fit_baseline(ap, background, settings["r500c_errors"], cfg.evaluate["fit_bin_width_dex"])}
+    result = core_excised_baseline(cfg.store_path, halos, cfg.run["seed"], cfg.evaluate["fit_bin_width_dex"],
+                                   **cfg.baseline)
+    ap = result.pop("apertures")
+    background = result["background"]
+    background["instrument"] = instrument_background(cfg, ap.physics_data, *result["band_kev"], ap.exposure_s,
+                                                     background["counts_per_arcmin2"])
     result["observations_csv"] = write_observations_csv(results_dir(cfg) / OBSERVATIONS_CSV, ap,
                                                         background["counts_per_arcmin2"])
     comparison = compare_with_cnn(cfg, ap, result)
@@ -100,9 +98,6 @@ def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
     return 0
 
 
-MEASURE_KEYS = ("r_inner_r500c", "r_outer_r500c", "emin_kev", "emax_kev", "r500c_errors", "n_realisations", "bkg_r500c")
-
-
 def read_halos(store_path) -> dict[str, np.ndarray]:
     root = open_store(store_path)
     if "halos" not in root or not is_complete(root["halos"]):
@@ -114,13 +109,17 @@ def read_halos(store_path) -> dict[str, np.ndarray]:
 def core_excised_baseline(store_path, halos: dict[str, np.ndarray], seed: int, fit_bin_width_dex: float,
                           r_inner_r500c: float, r_outer_r500c: float, emin_kev: float, emax_kev: float,
                           r500c_errors: list[float], n_realisations: int, bkg_r500c: list[float],
-                          bkg_min_area_arcmin2: float) -> dict:
-    """The `baseline` section without the instrument check and the CNN: measure every observation, fit each level."""
+                          bkg_min_area_arcmin2: float, ratio_r500c_error: float = 0.03) -> dict:
+    """The `baseline` section: measure every observation, the background, fit each R500c-error level.
+
+    Returns the part's numbers plus, for the stage, `apertures` (the measurements) and `plot` (Figure data).
+    """
     apertures = measure_apertures(store_path, halos, seed, r_inner_r500c, r_outer_r500c, emin_kev, emax_kev,
                                   r500c_errors, n_realisations, bkg_r500c)
     background = expected_background(apertures, bkg_min_area_arcmin2)
     result = fit_baseline(apertures, background, r500c_errors, fit_bin_width_dex)
-    return {"band_kev": [emin_kev, emax_kev], "aperture_r500c": [r_inner_r500c, r_outer_r500c], **result}
+    return {"band_kev": [emin_kev, emax_kev], "aperture_r500c": [r_inner_r500c, r_outer_r500c],
+            "ratio_r500c_error": ratio_r500c_error, **result, "apertures": apertures}
 
 
 def measure_apertures(store_path, halos: dict[str, np.ndarray], seed: int, r_inner_r500c: float,
@@ -466,7 +465,7 @@ def compare_with_cnn(cfg: Config, ap: Apertures, result: dict) -> dict | None:
         entry["lx_sigma_same_clusters"] = lx_sigma
         per_level.append(item)
     errors = np.array([lv["r500c_error"] for lv in per_level])
-    chosen = per_level[int(np.argmin(np.abs(errors - cfg.baseline["ratio_r500c_error"])))]
+    chosen = per_level[int(np.argmin(np.abs(errors - result["ratio_r500c_error"])))]
     headline = {"clusters": int(common.size),
                 "estimator": f"{ESTIMATOR_TEXT} of delta, CNN over all images and L_X over all projections of the "
                              f"same clusters (power law refitted on them), L_X at R500c error "
