@@ -215,18 +215,32 @@ class ExposureMap:
     amplitude_pix: the dither amplitude in detector pixels (0: no dither, f = 1 inside the field).
     """
 
+    TABLE_STEP_PIX = 0.125  # f and F are tabulated once and interpolated (the closed forms are ~4x slower per call)
+
     def __init__(self, npix: float, amplitude_pix: float):
         self.npix, self.amp = float(npix), float(amplitude_pix)
+        self._grid = np.linspace(0.0, self.npix, int(np.ceil(self.npix / self.TABLE_STEP_PIX)) + 1)
+        self._f = self.fraction_exact(self._grid)
+        self._F = self.cumulative_exact(self._grid)
 
     def fraction(self, u: np.ndarray) -> np.ndarray:
-        """f(u): the fraction of the exposure during which coordinate u (pixels) is on the detector."""
+        """f(u) inside the field [0, npix] (tabulated; 0 outside): the fraction of the exposure during which
+        coordinate u (pixels) is on the detector."""
+        return np.interp(np.asarray(u, dtype=np.float64), self._grid, self._f, left=0.0, right=0.0)
+
+    def cumulative(self, u: np.ndarray) -> np.ndarray:
+        """F(u) = integral of f from 0 to u (pixels), u clipped to the field (tabulated)."""
+        return np.interp(np.asarray(u, dtype=np.float64), self._grid, self._F)
+
+    def fraction_exact(self, u: np.ndarray) -> np.ndarray:
+        """f(u) = G(u) - G(u - npix) in closed form."""
         u = np.asarray(u, dtype=np.float64)
         if self.amp <= 0:
             return ((u >= 0) & (u <= self.npix)).astype(np.float64)  # the field's closed edges count in full
         return self._g(u) - self._g(u - self.npix)
 
-    def cumulative(self, u: np.ndarray) -> np.ndarray:
-        """F(u) = integral of f from 0 to u (pixels), clipped to the field."""
+    def cumulative_exact(self, u: np.ndarray) -> np.ndarray:
+        """F(u) in closed form, u clipped to the field."""
         u = np.clip(np.asarray(u, dtype=np.float64), 0.0, self.npix)
         return self._g_int(u) - self._g_int(np.zeros_like(u)) - self._g_int(u - self.npix) + self._g_int(
             np.full_like(u, -self.npix))
