@@ -58,7 +58,7 @@ def write_predictions(store_path: Path, data: dict[str, np.ndarray], folds=None,
         for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred"):
             group.create_array(name, data=data[name][rows])
         group.attrs.update(fold=int(k), validation_fold=int((k + 1) % 10), kept_epoch=42, converged=True,
-                           provenance={"stage": "test"})
+                           provenance={"stage": "test", "physics_data": "test physics"})
         if complete:
             mark_complete(group)
 
@@ -145,7 +145,7 @@ def write_stamps(root, halo_id: np.ndarray, log_m: np.ndarray, fold: np.ndarray,
                                 ("fold", np.repeat(fold, PER_CLUSTER), np.int8)):
         stamps.create_array(name, data=values.astype(dtype))
     stamps.attrs.update(n_folds=int(fold.max()) + 1, emin_kev=0.5, emax_kev=7.0, npix=npix, fov_arcmin=20.0,
-                        provenance={"stage": "test"})
+                        provenance={"stage": "test", "physics_data": "test stamps physics"})
     mark_complete(stamps)
     return images
 

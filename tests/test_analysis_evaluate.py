@@ -11,7 +11,8 @@ from analysis_stores import build_full_store, constructed_predictions, write_pre
 from conftest import REPO, sbatch_wait, xraymass
 from xraymass.analysis import evaluate as ev
 from xraymass.analysis import figures
-from xraymass.analysis.metrics import best_fold, dex_to_percent, fit_gaussian, in_mass_range
+from xraymass.analysis.metrics import (best_fold, dex_to_percent, fit_gaussian, histogram_bin_width, in_mass_range,
+                                      with_bootstrap)
 from xraymass.analysis.predictions import load_predictions
 from xraymass.config import load_config
 from xraymass.errors import InputError
@@ -31,10 +32,14 @@ def _panels(fig) -> int:
 def test_gaussian_fit_recovers_known_sigma_and_mu():
     rng = np.random.default_rng(0)
     for sigma, mu in ((0.05, -0.022), (0.03, 0.01), (0.1, 0.0)):
-        fit = fit_gaussian(rng.normal(mu, sigma, 8000))
-        assert fit.method == "histogram"
+        delta = rng.normal(mu, sigma, 8000)
+        fit = fit_gaussian(delta)
+        assert fit.estimator == "mle" and fit.hist_status == "ok"
+        assert fit.sigma == pytest.approx(delta.std(ddof=0), rel=1e-12) and fit.mu == pytest.approx(delta.mean())
         assert fit.sigma == pytest.approx(sigma, rel=0.05)
-        assert fit.mu == pytest.approx(mu, abs=0.1 * sigma)
+        assert fit.hist_sigma == pytest.approx(sigma, rel=0.05)
+        assert fit.hist_mu == pytest.approx(mu, abs=0.1 * sigma)
+        assert fit.hist_bin_width_dex == pytest.approx(histogram_bin_width(delta, 0.01))
         assert fit.robust_sigma == pytest.approx(sigma, rel=0.05)
         assert fit.sigma_percent == pytest.approx(100 * math.log(10) * fit.sigma)
 
@@ -43,8 +48,8 @@ def test_fit_follows_the_core_not_outliers():
     rng = np.random.default_rng(1)
     delta = np.concatenate([rng.normal(0.0, 0.04, 5000), rng.uniform(-1, 1, 100)])
     fit = fit_gaussian(delta)
-    assert fit.sigma == pytest.approx(0.04, rel=0.08)
-    assert fit.mle_sigma > 0.07  # the MLE width is blown up by the 2% outliers; the fit is not
+    assert fit.hist_sigma == pytest.approx(0.04, rel=0.08)
+    assert fit.sigma > 0.07  # the MLE width is blown up by the 2% outliers; the histogram fit is not
 
 
 def test_percent_conversion_matches_the_papers_pairs():
@@ -55,10 +60,20 @@ def test_percent_conversion_matches_the_papers_pairs():
     assert 100 * (10 ** 0.051 - 1) > 12.4  # the other conversion would not give 11.6%
 
 
-def test_few_samples_fall_back_to_mle():
+def test_the_mle_has_ddof_0_and_few_samples_are_not_histogram_fitted():
     fit = fit_gaussian(np.array([0.0, 0.1, -0.1]))
-    assert fit.method == "mle" and fit.sigma == pytest.approx(0.1)
+    assert fit.estimator == "mle" and fit.sigma == pytest.approx(np.sqrt(0.02 / 3))  # not 0.1 (ddof 1)
+    assert fit.hist_status == "not attempted: 3 residuals" and math.isnan(fit.hist_sigma)
+    assert fit.to_dict()["hist_sigma"] is None
     assert math.isnan(fit_gaussian(np.array([])).sigma)
+
+
+def test_small_samples_state_the_wider_bins_they_used():
+    delta = np.random.default_rng(4).normal(0.0, 0.05, 150)
+    fit = fit_gaussian(delta, 0.01)
+    assert fit.hist_status == "ok"
+    assert fit.hist_bin_width_dex == pytest.approx(histogram_bin_width(delta, 0.01)) and fit.hist_bin_width_dex > 0.015
+    assert fit.hist_n_bins >= 4
 
 
 # residuals of one demo fold (6 clusters x 24 views, rounded): the least-squares histogram fit ran
@@ -76,10 +91,47 @@ CLUMPED_FOLD = np.array(
      0.111, 0.111, 0.113, 0.114, 0.115, 0.115, 0.115])
 
 
-def test_a_fit_that_runs_off_the_data_is_replaced_by_the_mle():
+def test_a_histogram_fit_that_runs_off_the_data_is_reported_failed_beside_the_mle():
     fit = fit_gaussian(CLUMPED_FOLD)
-    assert fit.method == "mle"
-    assert fit.sigma == pytest.approx(CLUMPED_FOLD.std(ddof=1)) and fit.mu == pytest.approx(CLUMPED_FOLD.mean())
+    assert fit.hist_status.startswith("failed: ") and math.isnan(fit.hist_sigma) and math.isnan(fit.hist_mu)
+    assert fit.estimator == "mle"
+    assert fit.sigma == pytest.approx(CLUMPED_FOLD.std(ddof=0)) and fit.mu == pytest.approx(CLUMPED_FOLD.mean())
+
+
+def test_predictions_whose_histogram_fit_fails_are_reported_with_the_mle_and_say_so(tmp_path, write_config):
+    """Acceptance: a constructed set where fold 0's histogram fit fails; the report gives its MLE and says so."""
+    cfg = load_config(write_config())
+    data = constructed_predictions(n_clusters=60, sigma=0.05, mu=-0.02)
+    fold0 = np.flatnonzero(data["fold"] == 0)
+    assert fold0.size == CLUMPED_FOLD.size  # 6 clusters x 24 images
+    data["log_m500c_pred"][fold0] = (data["log_m500c_true"][fold0].astype(np.float64) + CLUMPED_FOLD).astype(np.float32)
+    write_predictions(cfg.store_path, data)
+    assert ev.run(cfg) == 0
+    results = cfg.run_dir / "results"
+    fold = json.loads((results / "summary.json").read_text())["evaluate"]["fits"]["folds"]["0"]
+    delta0 = (data["log_m500c_pred"][fold0].astype(np.float64) - data["log_m500c_true"][fold0])
+    assert fold["estimator"] == "mle" and fold["sigma"] == pytest.approx(delta0.std(ddof=0), rel=1e-5)
+    assert fold["hist_status"].startswith("failed") and fold["hist_sigma"] is None
+    row = next(line for line in (results / "report.md").read_text().splitlines() if line.startswith("| 0 |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2].startswith(f"{fold['sigma']:.3f} [")            # the MLE sigma with its interval
+    assert cells[5].startswith("FAILED: ") and "MLE beside it" in cells[5]
+    assert "fold 0" in next(line for line in (results / "report.md").read_text().splitlines()
+                            if line.startswith("The histogram fit gave no number"))
+
+
+def test_bootstrap_resamples_clusters_not_images():
+    """24 identical views per cluster: the interval is as wide as 40 clusters allow, not 960 images."""
+    rng = np.random.default_rng(5)
+    per_cluster = rng.normal(0.0, 0.05, 40)
+    delta, cluster = np.repeat(per_cluster, 24), np.repeat(np.arange(40) * 3 + 1, 24)
+    fit = with_bootstrap(fit_gaussian(delta), delta, cluster, 2000, 7)
+    lo, hi = fit.sigma_ci95
+    assert lo < fit.sigma < hi and fit.n_clusters == 40
+    # sigma / sqrt(2 n) per side for n = 40 clusters: a full width of ~0.44 sigma (images would give ~0.09 sigma)
+    assert 0.3 * fit.sigma < hi - lo < 0.6 * fit.sigma
+    mlo, mhi = fit.mu_ci95
+    assert 0.4 * 2 * 1.96 * 0.05 / np.sqrt(40) < mhi - mlo < 1.6 * 2 * 1.96 * 0.05 / np.sqrt(40)
 
 
 def test_best_fold_selection(tmp_path):
@@ -109,7 +161,9 @@ def test_mass_subset_selection(tmp_path):
     assert fits["all_folds_subset"]["sigma"] == pytest.approx(0.03, rel=0.2)
     assert fits["best_fold_subset"]["n"] == int((subset & (data["fold"] == best)).sum())
     assert fits["best_fold_subset"]["mu"] == pytest.approx(0.1, abs=0.02)
-    assert fits["all_folds"]["mu"] == pytest.approx(-0.05, abs=0.01)  # the fit follows the bulk outside the subset
+    delta = data["log_m500c_pred"].astype(np.float64) - data["log_m500c_true"]
+    assert fits["all_folds"]["mu"] == pytest.approx(delta.mean(), abs=1e-6)  # the MLE mixes subset and the rest
+    assert fits["all_folds"]["hist_mu"] == pytest.approx(-0.05, abs=0.01)  # the histogram fit follows the bulk
 
 
 def test_best_fold_is_the_narrowest():
@@ -143,10 +197,28 @@ def test_evaluate_stage_writes_summary_report_and_figures(tmp_path, write_config
     summary = json.loads((results / "summary.json").read_text())
     assert summary["evaluate"]["fits"]["all_folds"]["sigma"] == pytest.approx(0.05, rel=0.1)
     report = (results / "report.md").read_text()
-    assert "| all folds | 1440 |" in report and "| 0.051 | " in report and "| -0.022 |" in report
+    assert "| all folds | 1440 (60) |" in report and "| 0.051 | " in report and "| -0.022 |" in report
+    assert_every_sigma_names_its_estimator(report)
+    ev_part = summary["evaluate"]
+    assert ev_part["provenance"]["stage"] == "evaluate" and ev_part["provenance"]["physics_data"] == "test physics"
+    config = (cfg.run_dir / "evaluate.config.yaml").read_text()
+    assert "physics_data: test physics" in config
     for stem in ("figure3_pred_vs_true", "figure4_delta_pdf"):
         assert (results / f"{stem}.png").is_file() and (results / f"{stem}.pdf").is_file()
     assert (cfg.run_dir / "evaluate.config.yaml").is_file()
+
+
+ESTIMATOR_WORDS = {"MLE", "hist", "robust", "paper", "paper's", "Every"}
+
+
+def assert_every_sigma_names_its_estimator(report: str) -> None:
+    """Each 'sigma' in the report follows an estimator's name (MLE, hist, robust) or is the paper's."""
+    import re
+
+    for line in report.splitlines():
+        for word in re.findall(r"(\S+) sigma\b", line):
+            assert word.strip("*(") in ESTIMATOR_WORDS, f"a sigma without its estimator ({word!r}) in: {line}"
+        assert not re.search(r"(^|\| )sigma", line), f"a sigma without its estimator in: {line}"
 
 
 def test_missing_folds_are_named_and_nothing_is_evaluated(tmp_path, write_config):

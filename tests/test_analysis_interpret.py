@@ -135,6 +135,8 @@ def test_interpret_stage_writes_figures_and_summary(interpret_run, write_config)
         if name.endswith(".png"):
             assert _png_variance(results / name) > 1e-3
     assert "## DeepDream interpretation" in (results / "report.md").read_text()
+    assert part["provenance"]["physics_data"] == "test stamps physics"
+    assert "physics_data: test stamps physics" in (run_dir / "interpret.config.yaml").read_text()
 
 
 def test_missing_model_is_named(interpret_run, tmp_path):

@@ -12,10 +12,14 @@ import numpy as np
 
 from ..config import Config
 from ..provenance import write_effective_config
+from ..store import consolidate
 from . import figures
-from .metrics import Fit, best_fold, fit_gaussian, in_mass_range
-from .predictions import Predictions, load_predictions
-from .report import results_dir, write_part
+from .metrics import (BEST_FOLD_RULE, ESTIMATOR_TEXT, HISTOGRAM_TEXT, Fit, best_fold, bootstrap_text,
+                      fit_gaussian, in_mass_range, with_bootstrap)
+from .predictions import Predictions, load_predictions, physics_data_of_predictions
+from .report import results_dir, stage_provenance, write_part
+
+BOOTSTRAP_STREAM = 11  # tags the bootstrap draws apart from other streams seeded by run.seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,10 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
     predictions = load_predictions(cfg.store_path, cfg.stamps["n_folds"])
-    summary = evaluate(predictions, **cfg.evaluate)
+    summary = evaluate(predictions, seed=cfg.run["seed"], **cfg.evaluate)
     summary["figures"] = write_figures(results_dir(cfg), predictions, summary, cfg.evaluate["fit_bin_width_dex"])
+    physics_data = physics_data_of_predictions(predictions)
+    summary["provenance"] = stage_provenance("evaluate", physics_data)
     write_part(cfg, "evaluate", summary)
-    write_effective_config(cfg.run_dir, cfg, "evaluate")
+    write_effective_config(cfg.run_dir, cfg, "evaluate", physics_data=physics_data)
+    consolidate(cfg.store_path)  # the store's metadata index then lists every fold's predictions
     print_summary(summary)
     if args is not None and getattr(args, "with_baseline", False):
         from . import baseline
@@ -41,28 +48,40 @@ def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
     return 0
 
 
-def evaluate(predictions: Predictions, mass_subset: list[float], fit_bin_width_dex: float) -> dict:
-    """Gaussian fits (and robust widths) for all folds, each fold, the best fold, and the mass subset."""
+def evaluate(predictions: Predictions, mass_subset: list[float], fit_bin_width_dex: float, n_bootstrap: int = 1000,
+             seed: int = 0) -> dict:
+    """Fits (MLE primary, histogram beside it, cluster-bootstrap intervals) for all folds, each fold, the best
+    fold, and the mass subset."""
     delta = predictions.delta
     subset = in_mass_range(predictions.log_m500c_true, tuple(mass_subset))
     folds = sorted(predictions.folds)
     fold_fits = {k: fit_gaussian(delta[predictions.fold == k], fit_bin_width_dex) for k in folds}
     best = best_fold(fold_fits)
     in_best = predictions.fold == best
-    fits: dict[str, Fit] = {
-        "all_folds": fit_gaussian(delta, fit_bin_width_dex),
-        "all_folds_subset": fit_gaussian(delta[subset], fit_bin_width_dex),
-        "best_fold": fold_fits[best],
-        "best_fold_subset": fit_gaussian(delta[in_best & subset], fit_bin_width_dex),
-    }
+    samples = {"all_folds": np.ones(delta.size, bool), "all_folds_subset": subset, "best_fold": in_best,
+               "best_fold_subset": in_best & subset}
+    fits: dict[str, Fit] = {}
+    for i, (key, mask) in enumerate(samples.items()):
+        fit = fold_fits[best] if key == "best_fold" else fit_gaussian(delta[mask], fit_bin_width_dex)
+        fits[key] = with_bootstrap(fit, delta[mask], predictions.halo_id[mask], n_bootstrap, [seed, BOOTSTRAP_STREAM, i])
+    for k in folds:
+        if k != best:
+            mask = predictions.fold == k
+            with_bootstrap(fold_fits[k], delta[mask], predictions.halo_id[mask], n_bootstrap, [seed, BOOTSTRAP_STREAM, 10 + k])
+    failed = sorted(key for key, fit in [*fits.items(), *((f"fold {k}", f) for k, f in fold_fits.items())]
+                    if fit.hist_status != "ok")
     return {
         "n_images": int(delta.size),
         "n_clusters": int(np.unique(predictions.halo_id).size),
         "mass_subset": list(mass_subset),
         "best_fold": int(best),
-        "best_fold_rule": "smallest Gaussian sigma of a fold's test images",
+        "best_fold_rule": BEST_FOLD_RULE,
         "percent_conversion": "100 ln(10) sigma",
-        "fit_method": f"least-squares Gaussian fit to the histogram of delta (bins of {fit_bin_width_dex} dex)",
+        "estimator": ESTIMATOR_TEXT,
+        "histogram_fit": f"{HISTOGRAM_TEXT}; configured bin {fit_bin_width_dex} dex, the width used per sample in "
+                         "hist_bin_width_dex",
+        "bootstrap": bootstrap_text(n_bootstrap),
+        "histogram_fit_not_ok": failed,
         "fits": {**{key: fit.to_dict() for key, fit in fits.items()},
                  "folds": {str(k): fit.to_dict() for k, fit in fold_fits.items()}},
         "folds": {str(k): attrs for k, attrs in predictions.folds.items()},
@@ -83,10 +102,12 @@ def write_figures(directory, predictions: Predictions, summary: dict, bin_width_
 def print_summary(summary: dict) -> None:
     for key in ("all_folds", "all_folds_subset", "best_fold", "best_fold_subset"):
         fit = summary["fits"][key]
-        print(f"evaluate: {key:17s} n={fit['n']:6d}  sigma={_num(fit['sigma'], '.4f')} dex "
-              f"({_num(fit['sigma_percent'], '.1f')}%)  mu={_num(fit['mu'], '+.4f')} dex  "
-              f"robust sigma={_num(fit['robust_sigma'], '.4f')} dex")
-    print(f"evaluate: best fold {summary['best_fold']}")
+        ci = fit.get("sigma_ci95")
+        print(f"evaluate: {key:17s} n={fit['n']:6d}  MLE sigma={_num(fit['sigma'], '.4f')} dex "
+              f"({_num(fit['sigma_percent'], '.1f')}%)" + (f" [95% {ci[0]:.4f}-{ci[1]:.4f}]" if ci else "")
+              + f"  MLE mu={_num(fit['mu'], '+.4f')} dex  histogram sigma="
+              + (_num(fit['hist_sigma'], '.4f') if fit["hist_status"] == "ok" else f"({fit['hist_status']})"))
+    print(f"evaluate: best fold {summary['best_fold']} ({summary['best_fold_rule']})")
 
 
 def _num(value, spec: str) -> str:

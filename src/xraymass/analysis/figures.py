@@ -68,7 +68,8 @@ def draw_figure3(log_true: np.ndarray, log_pred: np.ndarray, halo_id: np.ndarray
 
 def draw_figure4(delta_all: np.ndarray, fit_all: dict, delta_best: np.ndarray, fit_best: dict,
             best: int, bin_width_dex: float) -> "Figure":
-    """PDF of delta with the Gaussian fits, all folds and best fold, and the L_X and Y_X literature bands."""
+    """PDF of delta with the MLE Gaussians (fit['sigma'], fit['mu']), all folds and best fold, and the L_X and Y_X
+    literature bands."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.5, 4.8))
     span = max(0.15, 1.1 * float(np.percentile(np.abs(delta_all), 99.8)))
@@ -89,7 +90,7 @@ def draw_figure4(delta_all: np.ndarray, fit_all: dict, delta_best: np.ndarray, f
             continue
         peak = 1.0 / (np.sqrt(2 * np.pi) * fit["sigma"])
         ax.plot(x, gaussian(x, peak, fit["mu"], fit["sigma"]), ls="--", color=colour, lw=1.6,
-                label=f"Gaussian, {label}: σ = {fit['sigma']:.3f} dex ({fit['sigma_percent']:.1f}%), "
+                label=f"MLE Gaussian, {label}: σ = {fit['sigma']:.3f} dex ({fit['sigma_percent']:.1f}%), "
                       f"μ = {fit['mu']:+.3f}")
     ax.axvline(0.0, color="0.4", lw=0.8)
     ax.set_xlim(-span, span)

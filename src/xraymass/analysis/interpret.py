@@ -34,7 +34,8 @@ from ..provenance import write_effective_config
 from ..store import is_complete, open_store
 from . import figures
 from .metrics import nanmedian
-from .report import results_dir, write_part
+from ..train.outputs import stamps_physics_data
+from .report import results_dir, stage_provenance, write_part
 
 FIGURE5_INNER_R500C = 0.15  # the paper's Figure 5 draws circles at 0.15 R500c (solid) and R500c (dashed)
 
@@ -57,8 +58,10 @@ def model_path(run_dir: Path, fold: int) -> Path:
 
 def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
     result = interpret_cnn(cfg.store_path, cfg.run_dir, results_dir(cfg), **cfg.interpret)
+    physics_data = stamps_physics_data(cfg.store_path)
+    result["provenance"] = stage_provenance("interpret", physics_data)
     write_part(cfg, "interpret", result)
-    write_effective_config(cfg.run_dir, cfg, "interpret")
+    write_effective_config(cfg.run_dir, cfg, "interpret", physics_data=physics_data)
     print_summary(result)
     return 0
 

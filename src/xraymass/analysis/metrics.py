@@ -1,11 +1,21 @@
-"""Scatter and bias of mass residuals: Gaussian fits, robust widths, the dex-to-percent conversion.
+"""Scatter and bias of mass residuals: the estimators, cluster bootstrap intervals, the dex-to-percent conversion.
 
-The residual is delta = log10(M_pred) - log10(M_true) in dex. The Gaussian fit is a least-squares
-fit (scipy `curve_fit`) of A exp(-(x - mu)^2 / 2 sigma^2) to the histogram of delta, normalised as a
-probability density, over the 0.1-99.9th percentile range, in bins of `bin_width_dex` (or the wider
-Freedman-Diaconis width for small samples, but at most half the robust width): the fit
-follows the core of the distribution, as the paper's fit to its PDF does, and catastrophic outliers
-do not widen it. The maximum-likelihood Gaussian (mean and standard deviation) is reported beside it.
+The residual is delta = log10(M_pred) - log10(M_true) in dex. Every Fit names its estimator:
+
+- **primary** (`sigma`, `mu`, estimator 'mle'): the unbinned maximum-likelihood Gaussian, mu = mean(delta)
+  and sigma = the standard deviation with ddof 0 (sqrt of the mean squared deviation).
+- **histogram** (`hist_sigma`, `hist_mu`, `hist_status`): the paper's fit for comparison, a least-squares fit
+  (scipy `curve_fit`) of A exp(-(x - mu)^2 / 2 sigma^2) to the histogram of delta as a probability density,
+  over its 0.1-99.9th percentile range. Its bin width, `hist_bin_width_dex`, is the width actually used for
+  that sample: the configured width, widened to the Freedman-Diaconis width for small samples, at most half
+  the robust width; `hist_n_bins` bins. A fit that is not attempted (fewer than MIN_FIT_SAMPLES residuals or
+  4 filled bins) or fails (no convergence, or a centre outside the data or a width beyond their range: on a
+  few clumps of residuals least squares runs off to a flat, far-away Gaussian) has `hist_sigma` = None and
+  `hist_status` saying why; nothing replaces it.
+- `robust_sigma`: half the 16-84th percentile range; `median`.
+
+Bootstrap intervals (`bootstrap_over_clusters`) resample clusters with replacement, never images: the 24
+images of a cluster are views of one object and their residuals are correlated.
 
 Percent scatter is ln(10) * sigma * 100: the fractional scatter of M for a small log-normal width.
 This is the conversion that matches the paper's pairs (0.051 dex: 11.6%, 0.041: 9.6%, 0.033: 7.7%,
@@ -21,6 +31,9 @@ import numpy as np
 
 LN10 = math.log(10.0)
 MIN_FIT_SAMPLES = 8
+ESTIMATOR = "mle"
+ESTIMATOR_TEXT = "unbinned maximum-likelihood Gaussian (mean, standard deviation with ddof 0)"
+HISTOGRAM_TEXT = "least-squares Gaussian fit to the histogram of delta (the paper's; for comparison)"
 
 
 def dex_to_percent(sigma_dex: float) -> float:
@@ -34,20 +47,28 @@ def percent_to_dex(percent: float) -> float:
 
 @dataclass
 class Fit:
-    """Scatter of one set of residuals (dex unless named _percent)."""
+    """Scatter of one set of residuals (dex unless named _percent). sigma, mu: the MLE (see the module docstring)."""
 
     n: int
+    estimator: str
     sigma: float
     mu: float
-    sigma_err: float
-    mu_err: float
     sigma_percent: float
-    mle_sigma: float
-    mle_mu: float
+    hist_status: str
+    hist_sigma: float
+    hist_mu: float
+    hist_sigma_err: float
+    hist_mu_err: float
+    hist_sigma_percent: float
+    hist_bin_width_dex: float
+    hist_n_bins: int
     median: float
     robust_sigma: float
     robust_sigma_percent: float
-    method: str
+    n_clusters: int | None = None
+    sigma_ci95: list | None = None
+    mu_ci95: list | None = None
+    bootstrap: str | None = None
 
     def to_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
@@ -69,6 +90,11 @@ def freedman_diaconis(delta: np.ndarray) -> float:
     return 2.0 * float(q75 - q25) / len(delta) ** (1.0 / 3.0)
 
 
+def histogram_bin_width(delta: np.ndarray, bin_width_dex: float) -> float:
+    """The bin width the histogram fit uses for this sample (dex): see the module docstring."""
+    return min(max(bin_width_dex, freedman_diaconis(delta)), robust_sigma(delta) / 2.0)
+
+
 def histogram_density(delta: np.ndarray, bin_width_dex: float) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres and probability density of delta over its 0.1-99.9th percentile range."""
     lo, hi = np.percentile(delta, [0.1, 99.9])
@@ -79,47 +105,118 @@ def histogram_density(delta: np.ndarray, bin_width_dex: float) -> tuple[np.ndarr
     return 0.5 * (edges[1:] + edges[:-1]), density
 
 
+def mle_gaussian(delta: np.ndarray) -> tuple[float, float]:
+    """(mu, sigma) of the maximum-likelihood Gaussian: the mean and the ddof-0 standard deviation (dex)."""
+    delta = np.asarray(delta, dtype=np.float64)
+    return float(delta.mean()), float(delta.std(ddof=0))
+
+
 def fit_gaussian(delta: np.ndarray, bin_width_dex: float = 0.01) -> Fit:
-    """Gaussian fit (sigma, mu) to the histogram of delta, with MLE and robust widths beside it.
-
-    With fewer than MIN_FIT_SAMPLES residuals or a histogram of fewer than four filled bins, the
-    histogram fit is not attempted, and when it lands outside the data (`_plausible`) it is not
-    kept: sigma, mu are then the MLE values (method 'mle').
-    """
-    from scipy.optimize import curve_fit
-
+    """The MLE Gaussian (primary), the paper's histogram fit beside it (or why it failed), the robust width."""
     delta = np.asarray(delta, dtype=np.float64)
     n = int(delta.size)
+    nan = float("nan")
     if n == 0:
-        nan = float("nan")
-        return Fit(0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, "none")
-    mle_mu, mle_sigma = float(delta.mean()), float(delta.std(ddof=1)) if n > 1 else 0.0
+        return Fit(0, ESTIMATOR, nan, nan, nan, "not attempted: no residuals", nan, nan, nan, nan, nan, nan, 0,
+                   nan, nan, nan)
+    mu, sigma = mle_gaussian(delta)
     median, rsigma = float(np.median(delta)), robust_sigma(delta)
-    sigma, mu, sigma_err, mu_err, method = mle_sigma, mle_mu, float("nan"), float("nan"), "mle"
-    if n >= MIN_FIT_SAMPLES and rsigma > 0:
-        width = min(max(bin_width_dex, freedman_diaconis(delta)), rsigma / 2.0)
-        x, y = histogram_density(delta, width)
-        if np.count_nonzero(y) >= 4:
-            p0 = (1.0 / (math.sqrt(2 * math.pi) * rsigma), median, rsigma)
-            try:
-                popt, pcov = curve_fit(gaussian, x, y, p0=p0, maxfev=10000)
-            except RuntimeError:
-                popt = None
-            if popt is not None and _plausible(popt, delta):
-                perr = np.sqrt(np.abs(np.diag(pcov))) if np.all(np.isfinite(pcov)) else [np.nan] * 3
-                mu, sigma = float(popt[1]), abs(float(popt[2]))
-                mu_err, sigma_err, method = float(perr[1]), float(perr[2]), "histogram"
-    return Fit(n, sigma, mu, sigma_err, mu_err, dex_to_percent(sigma), mle_sigma, mle_mu, median, rsigma,
-               dex_to_percent(rsigma), method)
+    hist = histogram_fit(delta, bin_width_dex)
+    return Fit(n, ESTIMATOR, sigma, mu, dex_to_percent(sigma), hist["status"], hist["sigma"], hist["mu"],
+               hist["sigma_err"], hist["mu_err"], dex_to_percent(hist["sigma"]), hist["bin_width_dex"],
+               hist["n_bins"], median, rsigma, dex_to_percent(rsigma))
 
 
-def _plausible(popt: np.ndarray, delta: np.ndarray) -> bool:
-    """A histogram fit is kept only if its centre lies inside the data and its width within their
-    range: on a few clumps of residuals (a fold of a few clusters) least squares can run off to a
-    flat, far-away Gaussian, and the MLE values are then reported instead."""
+def histogram_fit(delta: np.ndarray, bin_width_dex: float) -> dict:
+    """The paper's least-squares fit to the histogram of delta; status 'ok', 'not attempted: ...' or 'failed: ...'."""
+    from scipy.optimize import curve_fit
+
+    nan = float("nan")
+    out = {"status": "", "sigma": nan, "mu": nan, "sigma_err": nan, "mu_err": nan, "bin_width_dex": nan, "n_bins": 0}
+    rsigma = robust_sigma(delta)
+    if delta.size < MIN_FIT_SAMPLES or rsigma <= 0:
+        out["status"] = f"not attempted: {delta.size} residuals" + ("" if rsigma > 0 else " with zero robust width")
+        return out
+    width = histogram_bin_width(delta, bin_width_dex)
+    x, y = histogram_density(delta, width)
+    out.update(bin_width_dex=float(width), n_bins=int(x.size))
+    if np.count_nonzero(y) < 4:
+        out["status"] = f"not attempted: {np.count_nonzero(y)} filled bins"
+        return out
+    p0 = (1.0 / (math.sqrt(2 * math.pi) * rsigma), float(np.median(delta)), rsigma)
+    try:
+        popt, pcov = curve_fit(gaussian, x, y, p0=p0, maxfev=10000)
+    except RuntimeError as err:
+        out["status"] = f"failed: no convergence ({err})"
+        return out
+    implausible = _implausible(popt, delta)
+    if implausible:
+        out["status"] = f"failed: {implausible}"
+        return out
+    perr = np.sqrt(np.abs(np.diag(pcov))) if np.all(np.isfinite(pcov)) else [nan] * 3
+    out.update(status="ok", mu=float(popt[1]), sigma=abs(float(popt[2])), mu_err=float(perr[1]),
+               sigma_err=float(perr[2]))
+    return out
+
+
+def _implausible(popt: np.ndarray, delta: np.ndarray) -> str:
+    """Why a histogram fit is not a description of the data ('' if it is): its centre must lie inside the data
+    and its width within their range (on a few clumps least squares runs off to a flat, far-away Gaussian)."""
     _, mu, sigma = popt
     span = float(delta.max() - delta.min())
-    return bool(np.all(np.isfinite(popt)) and 0 < abs(sigma) <= span and delta.min() <= mu <= delta.max())
+    if not np.all(np.isfinite(popt)):
+        return "non-finite parameters"
+    if not 0 < abs(sigma) <= span:
+        return f"sigma {abs(sigma):.3g} dex outside (0, {span:.3g}], the range of the data"
+    if not delta.min() <= mu <= delta.max():
+        return f"mu {mu:.3g} dex outside the data [{delta.min():.3g}, {delta.max():.3g}]"
+    return ""
+
+
+def cluster_weights(n_clusters: int, n_bootstrap: int, seed) -> np.ndarray:
+    """[n_bootstrap, n_clusters] multiplicities of each cluster in each resample (clusters drawn with replacement)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_clusters, size=(n_bootstrap, n_clusters))
+    weights = np.zeros((n_bootstrap, n_clusters))
+    np.add.at(weights, (np.repeat(np.arange(n_bootstrap), n_clusters), picks.ravel()), 1.0)
+    return weights
+
+
+def cluster_sums(values: np.ndarray, cluster: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Per cluster of `clusters` (sorted ids): [count, sum, sum of squares] of the values, shape [n_clusters, 3]."""
+    index = np.searchsorted(clusters, cluster)
+    values = np.asarray(values, dtype=np.float64)
+    return np.stack([np.bincount(index, minlength=clusters.size).astype(np.float64),
+                     np.bincount(index, values, clusters.size), np.bincount(index, values**2, clusters.size)], axis=1)
+
+
+def resampled_mle(weights: np.ndarray, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MLE (mu, sigma) of each resample from per-cluster sums: arrays [n_bootstrap]."""
+    n, s1, s2 = (weights @ sums).T
+    mu = s1 / n
+    return mu, np.sqrt(np.clip(s2 / n - mu**2, 0.0, None))
+
+
+def interval95(samples: np.ndarray) -> list[float]:
+    """The 2.5-97.5th percentile range of bootstrap samples."""
+    lo, hi = np.nanpercentile(samples, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def bootstrap_text(n_bootstrap: int) -> str:
+    return f"95% percentile interval of {n_bootstrap} bootstrap resamples of clusters (with replacement)"
+
+
+def with_bootstrap(fit: Fit, delta: np.ndarray, cluster: np.ndarray, n_bootstrap: int, seed) -> Fit:
+    """The fit with 95% intervals on its MLE sigma and mu from resampling clusters (not images)."""
+    clusters = np.unique(cluster)
+    fit.n_clusters = int(clusters.size)
+    if clusters.size < 2 or n_bootstrap < 1:
+        fit.bootstrap = "not done: fewer than 2 clusters" if clusters.size < 2 else "not done: n_bootstrap = 0"
+        return fit
+    mu, sigma = resampled_mle(cluster_weights(clusters.size, n_bootstrap, seed), cluster_sums(delta, cluster, clusters))
+    fit.sigma_ci95, fit.mu_ci95, fit.bootstrap = interval95(sigma), interval95(mu), bootstrap_text(n_bootstrap)
+    return fit
 
 
 def nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
@@ -137,8 +234,11 @@ def in_mass_range(log_m_true: np.ndarray, mass_range: tuple[float, float]) -> np
     return (log_m_true > lo) & (log_m_true < hi)
 
 
+BEST_FOLD_RULE = "the fold with the smallest MLE sigma (ddof 0) of its test images' delta"
+
+
 def best_fold(fold_fits: dict[int, Fit]) -> int:
-    """The fold whose Gaussian sigma is smallest (the paper's 'best-fit fold')."""
+    """The fold whose MLE sigma is smallest (the paper's 'best-fit fold', by one stated estimator)."""
     finite = {k: f.sigma for k, f in fold_fits.items() if math.isfinite(f.sigma)}
     if not finite:
         raise ValueError("no fold has a finite Gaussian width")

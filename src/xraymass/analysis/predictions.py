@@ -65,7 +65,25 @@ def load_predictions(store_path: Path, n_folds: int, folds: list[int] | None = N
             parts[name].append(arrays[name])
         parts["fold"].append(np.full(len(arrays["halo_id"]), k, dtype=np.int16))
         attrs[k] = {key: group.attrs.get(key) for key in ("fold", "validation_fold", "kept_epoch", "converged")}
+        attrs[k]["physics_data"] = (group.attrs.get("provenance") or {}).get("physics_data")
     return Predictions(*(np.concatenate(parts[name]) for name in (*ARRAYS, "fold")), folds=attrs)
+
+
+def physics_data_of_predictions(predictions: Predictions):
+    """The physics data the folds' predictions were made from (recorded by `train` from the stamps' provenance):
+    the one record all folds share, or {'differ': [...]} listing each distinct record with its folds."""
+    records: list[tuple[object, list[int]]] = []
+    for k, attrs in sorted(predictions.folds.items()):
+        record = attrs.get("physics_data")
+        for known, folds in records:
+            if known == record:
+                folds.append(k)
+                break
+        else:
+            records.append((record, [k]))
+    if len(records) == 1:
+        return records[0][0]
+    return {"differ": [{"folds": folds, "physics_data": record} for record, folds in records]}
 
 
 def _complete_group(root, name: str):

@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from ..provenance import provenance
-from ..store import atomic_path, is_complete, mark_complete, open_store, write_text_atomic
+from ..store import atomic_path, consolidate, is_complete, mark_complete, open_store, write_text_atomic
 from .data import FoldSplit, Stamps
 
 PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
@@ -27,6 +27,18 @@ def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
     if mode == "r":
         return root["predictions"] if "predictions" in root else None
     return root.require_group("predictions")
+
+
+def stamps_physics_data(store_path: Path):
+    """The physics data the stamps were made from (the mocks' record, carried in the stamps' provenance); None
+    when the store has no stamps or they record none."""
+    try:
+        root = open_store(store_path)
+    except Exception:  # no store yet: the stage that needs it reports that itself
+        return None
+    if "stamps" not in root:
+        return None
+    return (root["stamps"].attrs.get("provenance") or {}).get("physics_data")
 
 
 def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
@@ -69,5 +81,23 @@ def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str,
         group.create_array(column, data=table[column], chunks=(max(1, len(table[column])),))
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
-                        "converged": bool(converged), "provenance": provenance("train", ranks)})
+                        "converged": bool(converged),
+                        "provenance": provenance("train", ranks, stamps_physics_data(store_path))})
     mark_complete(group)
+    index_predictions(store_path)
+
+
+def index_predictions(store_path: Path) -> None:
+    """Rewrite the store's consolidated metadata so that a default `zarr.open_group` lists this fold.
+
+    Folds finish in parallel, so a snapshot taken here may miss a fold another job is still writing;
+    `xraymass evaluate` consolidates again once every fold is in. The fold is complete whether or not this
+    succeeds (xraymass itself never reads through the index), so a failure is reported, not raised.
+    """
+    import sys
+
+    try:
+        consolidate(store_path)
+    except Exception as err:  # a concurrent writer removed a node while the index was being read
+        print(f"[train] warning: {store_path}: metadata index not updated ({type(err).__name__}: {err}); "
+              "`xraymass evaluate` rewrites it", file=sys.stderr, flush=True)

@@ -56,12 +56,14 @@ def fold_to_train(fold: int | None) -> int:
 
 def start(cfg: Config, fold_dir):
     from ..provenance import write_effective_config
+    from . import outputs
     from .hvd import start_workers
 
     workers = start_workers()
     if workers.is_root:
         fold_dir.mkdir(parents=True, exist_ok=True)
-        write_effective_config(fold_dir, cfg, "train", ranks=workers.size)
+        write_effective_config(fold_dir, cfg, "train", ranks=workers.size,
+                               physics_data=outputs.stamps_physics_data(cfg.store_path))
         print(f"[train] {workers.size} rank(s); outputs in {fold_dir}", file=sys.stderr, flush=True)
     return workers
 
