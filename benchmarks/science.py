@@ -23,6 +23,11 @@ runs on it as on the main run.
     <run>/benchmark.json                     stage times, kept epochs, the figures printed
 
 --quick: 30 clusters and 3 epochs in <run>-quick, to check the chain end to end in minutes.
+--measure: the costs the full run's time rests on, in <run>-measure: the halos stage at full size,
+the mocks stage on a sample of halos spread evenly in mass rank (wall time per halo with RANKS
+ranks), and one fold's training epochs on a stamps store of the full size (Poisson images of
+128x128, 24 per cluster: the cost does not depend on the counts); prints the worst-case estimate
+(every fold trained to max_epochs). Stamps and evaluate times are scaled from a --quick run.
 """
 from __future__ import annotations
 
@@ -47,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="pipeline/science.yaml", help="science config (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="30 clusters, 3 epochs, run directory <run>-quick")
     parser.add_argument("--ranks", type=int, default=2, help="MPI ranks of the mocks stage (1: no mpirun)")
+    parser.add_argument("--measure", type=int, default=0, metavar="N",
+                        help="measure the costs instead: mocks on N halos, 3 training epochs (see above)")
     args = parser.parse_args(argv)
+    if args.measure:
+        return measure(Path(args.config), args.measure, args.ranks)
 
     config = Path(args.config)
     data = yaml.safe_load(config.read_text())
@@ -97,6 +106,60 @@ def main(argv: list[str] | None = None) -> int:
                                  "figures": figures(directory / "results" / "summary.json")}
     (run_dir / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
     print_report(report, run_dir)
+    return 0
+
+
+def measure(config: Path, n_sample: int, ranks: int) -> int:
+    """Per-halo mocks and per-epoch training costs at the config's settings (see the module docstring)."""
+    import numpy as np
+    import zarr
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_train import write_store
+
+    data = yaml.safe_load(config.read_text())
+    run_dir = Path("runs") / (data["run"]["name"] + "-measure")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    base = [sys.executable, "-m", "xraymass"]
+    common = ["--config", str(config), "--set", f"run.directory={run_dir}"]
+
+    def timed(command):
+        t0 = time.monotonic()
+        if subprocess.run(command, cwd=REPO).returncode != 0:
+            raise SystemExit(f"science: `{' '.join(command)}` failed")
+        return time.monotonic() - t0
+
+    n_halos = int(data["synthetic"]["n_halos"])
+    t_halos = timed([*base, "halos", *common])
+    halos = zarr.open_group(str(run_dir / "store.zarr"), path="halos", mode="r", use_consolidated=False)
+    order = np.argsort(np.asarray(halos["log_m500c"][:]))
+    ids = np.asarray(halos["halo_id"][:])[order[np.linspace(0, n_halos - 1, n_sample).round().astype(int)]]
+    launcher = list(mpirun(ranks))
+    t_mocks = timed([*launcher, sys.executable, *(["-m", "mpi4py"] if launcher else []), "-m", "xraymass", "mocks",
+                     *common, "--halos", ",".join(str(int(i)) for i in ids)])
+    per_halo = t_mocks / n_sample
+
+    train_dir = run_dir / "train_cost"
+    write_store(train_dir / "store.zarr", n_halos, int(data["stamps"]["npix"]))
+    epochs = 3
+    t_train = timed([*base, "train", "--config", str(config), "--set", f"run.directory={train_dir}",
+                     "--set", f"train.max_epochs={epochs}", "--set", "train.max_abs_delta=0", "--fold", "0"])
+    stamps_written = [p.stat().st_mtime for p in sorted((train_dir / "train" / "fold_00" / "checkpoints")
+                                                        .glob("history-*.json"))]
+    per_epoch = float(np.diff(stamps_written).mean())
+    startup = t_train - epochs * per_epoch
+    max_epochs, n_folds = int(data["train"]["max_epochs"]), int(data["stamps"]["n_folds"])
+    parts = {"halos_s": t_halos, "mocks_s_per_halo": per_halo, "mocks_s": per_halo * n_halos,
+             "train_s_per_epoch": per_epoch, "train_s_startup_per_fold": startup,
+             "train_s_worst_case": n_folds * (startup + max_epochs * per_epoch),
+             "paper_rule_train_s": n_folds * startup}
+    result = {"config": str(config), "n_halos": n_halos, "sampled_halos": [int(i) for i in ids],
+              "mock_ranks": ranks, "particles_per_halo": data["synthetic"]["particles_per_halo"],
+              "max_epochs": max_epochs, **{k: round(v, 1) for k, v in parts.items()}}
+    (run_dir / "measure.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    print("(add stamps, baseline and two evaluate runs, scaled from a --quick run's stage times)")
     return 0
 
 

@@ -251,6 +251,7 @@ class Checkpoints:
         self.directory = Path(directory)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
+        self.pin = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)  # write/read, no counter
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=keep,
                                                   checkpoint_name="epoch")
         self.writer = writer
@@ -272,7 +273,7 @@ class Checkpoints:
         pin_dir = self.directory / "pinned"
         if epoch in pinned:
             self.epoch.assign(epoch)
-            self.checkpoint.write(str(pin_dir / f"epoch-{epoch}"))
+            self.pin.write(str(pin_dir / f"epoch-{epoch}"))
         write_text_atomic(self.directory / f"history-{epoch:05d}.json", json.dumps(history))
         self.epoch.assign(epoch)
         self.manager.save(checkpoint_number=epoch)
@@ -290,6 +291,6 @@ class Checkpoints:
         if not Path(f"{prefix}.index").is_file():
             raise InputError(f"{self.directory}: the checkpoint of the kept epoch {epoch} is missing "
                              f"({prefix}.index); delete {self.directory} to train this fold again")
-        self.checkpoint.read(str(prefix)).assert_existing_objects_matched()
+        self.pin.read(str(prefix)).assert_existing_objects_matched()
         if int(self.epoch.numpy()) != epoch:
             raise InputError(f"{prefix}: holds epoch {int(self.epoch.numpy())}, not the kept epoch {epoch}")
