@@ -174,14 +174,16 @@ def share_upstream(run_dir: Path, paper_dir: Path) -> None:
     """<run>/paper_rule: a store whose groups other than predictions/ are symlinks into <run>/store.zarr."""
     store, shared = run_dir / "store.zarr", paper_dir / "store.zarr"
     shared.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(store / "zarr.json", shared / "zarr.json")
+    root = json.loads((store / "zarr.json").read_text())
+    root.pop("consolidated_metadata", None)  # a snapshot of the other store's groups: never read through here
+    (shared / "zarr.json").write_text(json.dumps(root, indent=2))
     for entry in store.iterdir():
         if entry.name in ("zarr.json", "predictions") or (shared / entry.name).exists():
             continue
-        (shared / entry.name).symlink_to(Path("..", "..", "store.zarr", entry.name))
+        (shared / entry.name).symlink_to(os.path.relpath(entry, shared))
     physics = run_dir / "physics"
     if physics.exists() and not (paper_dir / "physics").exists():
-        (paper_dir / "physics").symlink_to(Path("..", "physics"))
+        (paper_dir / "physics").symlink_to(os.path.relpath(physics, paper_dir))
 
 
 def copy_checkpoints(run_dir: Path, paper_dir: Path, fold: int) -> None:
