@@ -35,6 +35,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -124,39 +125,50 @@ def measure(config: Path, n_sample: int, ranks: int) -> int:
     base = [sys.executable, "-m", "xraymass"]
     common = ["--config", str(config), "--set", f"run.directory={run_dir}"]
 
-    def timed(command):
+    cpu = {}
+
+    def timed(command, name):
+        """Wall seconds of the command; its CPU seconds (user + system, all its processes) in cpu[name]."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         if subprocess.run(command, cwd=REPO).returncode != 0:
             raise SystemExit(f"science: `{' '.join(command)}` failed")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu[name] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return time.monotonic() - t0
 
     n_halos = int(data["synthetic"]["n_halos"])
-    t_halos = timed([*base, "halos", *common])
+    t_halos = timed([*base, "halos", *common], "halos")
     halos = zarr.open_group(str(run_dir / "store.zarr"), path="halos", mode="r", use_consolidated=False)
     order = np.argsort(np.asarray(halos["log_m500c"][:]))
     ids = np.asarray(halos["halo_id"][:])[order[np.linspace(0, n_halos - 1, n_sample).round().astype(int)]]
     launcher = list(mpirun(ranks))
     t_mocks = timed([*launcher, sys.executable, *(["-m", "mpi4py"] if launcher else []), "-m", "xraymass", "mocks",
-                     *common, "--halos", ",".join(str(int(i)) for i in ids)])
+                     *common, "--halos", ",".join(str(int(i)) for i in ids)], "mocks")
     per_halo = t_mocks / n_sample
 
     train_dir = run_dir / "train_cost"
     write_store(train_dir / "store.zarr", n_halos, int(data["stamps"]["npix"]))
     epochs = 3
+    t0 = time.time()
     t_train = timed([*base, "train", "--config", str(config), "--set", f"run.directory={train_dir}",
-                     "--set", f"train.max_epochs={epochs}", "--set", "train.max_abs_delta=0", "--fold", "0"])
-    stamps_written = [p.stat().st_mtime for p in sorted((train_dir / "train" / "fold_00" / "checkpoints")
-                                                        .glob("history-*.json"))]
-    per_epoch = float(np.diff(stamps_written).mean())
-    startup = t_train - epochs * per_epoch
+                     "--set", f"train.max_epochs={epochs}", "--set", "train.max_abs_delta=0",
+                     "--set", f"train.checkpoints_kept={epochs + 1}", "--fold", "0"], "train")
+    written = [p.stat().st_mtime for p in sorted((train_dir / "train" / "fold_00" / "checkpoints")
+                                                 .glob("history-*.json"))]
+    per_epoch = float(np.min(np.diff([t0, *written])))  # the least disturbed epoch (the first includes start-up)
+    startup = t_train - epochs * per_epoch               # start-up, data checks, test predictions, model save
     max_epochs, n_folds = int(data["train"]["max_epochs"]), int(data["stamps"]["n_folds"])
     parts = {"halos_s": t_halos, "mocks_s_per_halo": per_halo, "mocks_s": per_halo * n_halos,
              "train_s_per_epoch": per_epoch, "train_s_startup_per_fold": startup,
              "train_s_worst_case": n_folds * (startup + max_epochs * per_epoch),
-             "paper_rule_train_s": n_folds * startup}
+             "paper_rule_train_s": n_folds * startup,
+             "cpu_s_mocks_per_halo": cpu["mocks"] / n_sample, "cpu_s_train_3_epochs": cpu["train"]}
+    load = os.getloadavg()
     result = {"config": str(config), "n_halos": n_halos, "sampled_halos": [int(i) for i in ids],
               "mock_ranks": ranks, "particles_per_halo": data["synthetic"]["particles_per_halo"],
-              "max_epochs": max_epochs, **{k: round(v, 1) for k, v in parts.items()}}
+              "max_epochs": max_epochs, "load_average_1_5_15_min_at_end": [round(x, 2) for x in load],
+              "cores": os.cpu_count(), **{k: round(v, 1) for k, v in parts.items()}}
     (run_dir / "measure.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     print("(add stamps, baseline and two evaluate runs, scaled from a --quick run's stage times)")
@@ -201,7 +213,8 @@ def kept_epochs(directory: Path, n_folds: int, rule: str) -> list[dict]:
         with open(directory / "train" / f"fold_{fold:02d}" / "history.csv") as f:
             history = list(csv.DictReader(f))
         kept = next(r for r in history if r["kept"] == "1")
-        rows.append({"fold": fold, "kept_epoch": int(kept["epoch"]), "criteria_met": kept["eligible" if rule == "patience" else "met"] == "1", "epochs_trained": len(history),
+        met = kept["eligible" if rule == "patience" else "met"] == "1"
+        rows.append({"fold": fold, "kept_epoch": int(kept["epoch"]), "criteria_met": met, "epochs_trained": len(history),
                      "val_loss": float(kept["val_loss"]), "slope": float(kept["slope"]),
                      "span_ratio": float(kept["span_ratio"])})
     return rows
