@@ -56,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", type=int, default=0, metavar="N",
                         help="measure the costs instead: mocks on N halos, 3 training epochs (see above)")
     args = parser.parse_args(argv)
+    config = Path(args.config).resolve()
+    os.chdir(REPO)  # run directories are relative to the repository, as for the stages
     if args.measure:
-        return measure(Path(args.config), args.measure, args.ranks)
+        return measure(config, args.measure, args.ranks)
 
-    config = Path(args.config)
     data = yaml.safe_load(config.read_text())
     run_dir = Path(data["run"].get("directory") or Path("runs") / data["run"]["name"])
     sets = dict(QUICK) if args.quick else {}
