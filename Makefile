@@ -1,10 +1,10 @@
-# The two commands of README: `make demo` and `make test`. Both set up first (containers/install.sh
-# is the one install path; it returns in seconds when nothing changed).
+# The two commands of README: `make demo` and `make test`; `make science` is the science benchmark.
+# All set up first (containers/install.sh is the one install path; it returns in seconds when nothing changed).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench slurm-start slurm-stop slurm-status
+.PHONY: setup test demo bench science science-quick slurm-start slurm-stop slurm-status
 
 setup:
 	bash containers/install.sh $(VENV)
@@ -14,6 +14,13 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/xraymass demo --config pipeline/demo.yaml
+
+# The science benchmark (benchmarks/science.py): the paper-size chain on this machine, both stopping rules.
+science: setup
+	$(PYTHON) benchmarks/science.py --config pipeline/science.yaml
+
+science-quick: setup
+	$(PYTHON) benchmarks/science.py --config pipeline/science.yaml --quick
 
 bench: setup
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PYTHON) $$b; done

@@ -58,14 +58,21 @@ def test_a_fold_trains_its_validation_loss_falls_and_writes_every_output(referen
     val = [float(r["val_loss"]) for r in history]
     assert min(val[-3:]) < 0.25 * val[0], val
     assert float(history[-1]["loss"]) < 0.25 * float(history[0]["loss"])
-    assert [r["kept"] for r in history] == ["0"] * (EPOCHS - 1) + ["1"]  # never met: the last epoch
-    assert {"max_abs_delta", "median_delta", "slope", "met"} <= set(history[0])
-    assert "kept epoch 8 (stopping rule never met: last epoch)" in log
+    # never met (max_abs_delta 0): the demo's rule (patience) falls back to the epoch of lowest
+    # validation loss among those spanning >= min_span of the true range, else the widest
+    assert {"max_abs_delta", "median_delta", "slope", "span_ratio", "span_ok", "met", "eligible"} <= set(history[0])
+    assert not any(r["met"] == "1" for r in history)
+    wide = [r for r in history if float(r["span_ratio"]) >= 0.8]
+    expected = (min(wide, key=lambda r: float(r["val_loss"])) if wide
+                else max(history, key=lambda r: float(r["span_ratio"])))
+    kept = int(expected["epoch"])
+    assert [r["kept"] for r in history] == ["1" if int(r["epoch"]) == kept else "0" for r in history]
+    assert f"kept epoch {kept} (rule patience: criteria never met" in log
     # test fold 0 = clusters 0 and 10 of 20 (mass-ordered, cyclic): 48 images, in store order
     predictions = read_csv(fold_dir / "predictions.csv")
     assert len(predictions) == 48 and {int(r["halo_id"]) for r in predictions} == {3, 73}
     group = zarr.open_group(str(run_dir / "store.zarr"), path="predictions/fold_00", mode="r", use_consolidated=False)
-    assert group.attrs["complete"] is True and group.attrs["kept_epoch"] == EPOCHS
+    assert group.attrs["complete"] is True and group.attrs["kept_epoch"] == kept and group.attrs["rule"] == "patience"
     assert group.attrs["converged"] is False and group.attrs["validation_fold"] == 1
     np.testing.assert_array_equal(group["log_m500c_pred"][:], [np.float32(r["log_m500c_pred"]) for r in predictions])
     # the saved model is the kept one and predicts from raw counts
@@ -73,6 +80,8 @@ def test_a_fold_trains_its_validation_loss_falls_and_writes_every_output(referen
     counts = np.asarray(stamps["images"][:24])[..., None].astype(np.float32)
     model = tf_keras.models.load_model(fold_dir / "model.keras")
     np.testing.assert_allclose(model(counts, training=False)[:, 0], group["log_m500c_pred"][:24], rtol=1e-6)
+    # ... and it is the kept epoch's: its validation loss is the kept row's
+    assert validation_loss(model, stamps, fold=1) == pytest.approx(float(expected["val_loss"]), rel=1e-4)
     assert list((fold_dir / "tb").glob("events.out.tfevents.*"))
     effective = yaml.safe_load((fold_dir / "train.config.yaml").read_text())
     assert effective["provenance"]["stage"] == "train" and effective["config"]["train"]["max_epochs"] == EPOCHS
@@ -127,6 +136,61 @@ def test_two_horovod_ranks_end_with_identical_weights_and_write_once(tmp_path):
     assert yaml.safe_load((fold_dir / "train.config.yaml").read_text())["provenance"]["ranks"] == 2
 
 
+def validation_loss(model, stamps, fold: int) -> float:
+    """MSE of the model's predictions on the images of `fold` (log10 M, dex^2)."""
+    rows = np.flatnonzero(np.asarray(stamps["fold"][:]) == fold)
+    counts = np.asarray(stamps["images"][:])[rows][..., None].astype(np.float32)
+    pred = np.concatenate([model(counts[i:i + 32], training=False)[:, 0].numpy() for i in range(0, len(rows), 32)])
+    return float(np.mean((pred.astype(np.float64) - np.asarray(stamps["log_m500c"][:])[rows]) ** 2))
+
+
+@pytest.mark.slow
+def test_the_kept_epochs_pinned_weights_make_the_saved_model_and_the_predictions(tmp_path):
+    """Patience rule trained on; the paper rule read from a copy of its checkpoints keeps an earlier
+    epoch, whose pinned weights are restored: model.keras and the predictions are that epoch's."""
+    import importlib
+    import shutil
+
+    import tf_keras
+
+    importlib.import_module("xraymass.train.model")  # registers CountScaling (no local name `xraymass`)
+
+    loose = dict(max_abs_delta=10.0, max_abs_median=10.0, min_slope=0.0, min_span=0.0, rule="patience", patience=3)
+    write_stamps_store(tmp_path / "run" / "store.zarr", npix=16)
+    config = fold_config(tmp_path / "run", tmp_path / "config.yaml", **loose)
+    out = xraymass("train", "--config", str(config), "--fold", "0")
+    assert out.returncode == 0, out.stderr
+    fold_dir = tmp_path / "run" / "train" / "fold_00"
+    history = read_csv(fold_dir / "history.csv")
+    first = next(int(r["epoch"]) for r in history if r["eligible"] == "1")
+    assert len(history) == min(first + 3, EPOCHS) > first
+    window = [r for r in history[first - 1:] if r["eligible"] == "1"]
+    best = min(window, key=lambda r: float(r["val_loss"]))
+    assert [r["kept"] for r in history].index("1") + 1 == int(best["epoch"])
+    pinned = {p.name.split(".")[0] for p in (fold_dir / "checkpoints" / "pinned").iterdir()}
+    assert pinned == {f"epoch-{first}", f"epoch-{best['epoch']}"}
+    stamps = zarr.open_group(str(tmp_path / "run" / "store.zarr"), path="stamps", mode="r")
+    model = tf_keras.models.load_model(fold_dir / "model.keras")
+    assert validation_loss(model, stamps, fold=1) == pytest.approx(float(best["val_loss"]), rel=1e-4)
+
+    # the paper's rule on the same trajectory: its first met epoch, restored from the pinned checkpoint
+    write_stamps_store(tmp_path / "paper" / "store.zarr", npix=16)
+    shutil.copytree(fold_dir / "checkpoints", tmp_path / "paper" / "train" / "fold_00" / "checkpoints")
+    config = fold_config(tmp_path / "paper", tmp_path / "paper.yaml", **{**loose, "rule": "paper"})
+    out = xraymass("train", "--config", str(config), "--fold", "0")
+    assert out.returncode == 0, out.stderr
+    assert f"kept epoch {first} (rule paper: stopping rule met)" in out.stderr and " epoch 1/" not in out.stderr
+    paper_dir = tmp_path / "paper" / "train" / "fold_00"
+    model = tf_keras.models.load_model(paper_dir / "model.keras")
+    assert validation_loss(model, stamps, fold=1) == pytest.approx(float(history[first - 1]["val_loss"]), rel=1e-4)
+    assert float(history[first - 1]["val_loss"]) != float(history[-1]["val_loss"])
+    counts = np.asarray(stamps["images"][:])[np.asarray(stamps["fold"][:]) == 0][..., None].astype(np.float32)
+    group = zarr.open_group(str(tmp_path / "paper" / "store.zarr"), path="predictions/fold_00", mode="r",
+                            use_consolidated=False)
+    assert group.attrs["kept_epoch"] == first and group.attrs["rule"] == "paper"
+    np.testing.assert_allclose(model(counts, training=False)[:, 0], group["log_m500c_pred"][:], rtol=1e-6)
+
+
 def test_a_complete_fold_is_skipped(reference, capsys):
     run_dir, config, _ = reference
     before = (run_dir / "train" / "fold_00" / "model.keras").stat().st_mtime_ns
@@ -138,9 +202,9 @@ def test_a_complete_fold_is_skipped(reference, capsys):
 def test_training_stops_at_the_first_epoch_that_meets_the_rule(tmp_path, capsys):
     write_stamps_store(tmp_path / "run" / "store.zarr", npix=16)
     config = fold_config(tmp_path / "run", tmp_path / "config.yaml", max_abs_delta=10.0, max_abs_median=10.0,
-                         min_slope=0.0)
+                         min_slope=0.0, rule="paper")
     assert main(["train", "--config", str(config), "--fold", "3"]) == 0
-    assert "fold 3: kept epoch 1 (stopping rule met)" in capsys.readouterr().err
+    assert "fold 3: kept epoch 1 (rule paper: stopping rule met)" in capsys.readouterr().err
     history = read_csv(tmp_path / "run" / "train" / "fold_03" / "history.csv")
     assert [(r["epoch"], r["met"], r["kept"]) for r in history] == [("1", "1", "1")]
     group = zarr.open_group(str(tmp_path / "run" / "store.zarr"), path="predictions/fold_03", mode="r",

@@ -54,17 +54,23 @@ def test_each_criterion_on_constructed_residuals():
     m = 14.3
     wide = m + (true - m) / 0.8
     c = stopping.evaluate(true, wide, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9)
-    assert c.delta_ok and c.median_ok and not c.slope_ok and not c.met
-    assert c.slope == pytest.approx(0.8)
+    assert c.delta_ok and c.median_ok and c.slope_ok and c.met  # pred on true: slope 1.25 > 0.9
+    assert c.slope == pytest.approx(1 / 0.8)
+    c = stopping.evaluate(true, m + 0.8 * (true - m), max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9)
+    assert c.delta_ok and c.median_ok and not c.slope_ok and not c.met and c.slope == pytest.approx(0.8)
     # predictions shrunk towards the mean: the paper's line (true on pred) passes them, the other fails them
     shrunk = m + 0.5 * (true - m)
-    assert stopping.evaluate(true, shrunk, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9).slope_ok
-    c = stopping.evaluate(true, shrunk, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9, slope_fit="pred_on_true")
+    literal = stopping.evaluate(true, shrunk, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9,
+                                slope_fit="true_on_pred")
+    assert literal.slope_ok and literal.met and literal.slope == pytest.approx(2.0)
+    c = stopping.evaluate(true, shrunk, max_abs_delta=1.0, max_abs_median=0.02, min_slope=0.9)  # the default line
     assert not c.slope_ok and c.slope == pytest.approx(0.5)
-    assert stopping.evaluate(true, wide, 1.0, 0.02, 0.9, "pred_on_true").slope == pytest.approx(1 / 0.8)
-    # the thresholds are strict inequalities; constant predictions have no slope
+    assert stopping.evaluate(true, wide, 1.0, 0.02, 0.9, "true_on_pred").slope == pytest.approx(0.8)
+    # the thresholds are strict inequalities; constant predictions have slope 0 (no slope on the literal line)
     assert not stopping.evaluate(true, true + 0.3, max_abs_delta=0.3, max_abs_median=1, min_slope=0).delta_ok
-    assert np.isnan(stopping.evaluate(true, np.full(50, 14.3), **RULE).slope)
+    constant = stopping.evaluate(true, np.full(50, 14.3), **RULE)
+    assert constant.slope == pytest.approx(0.0, abs=1e-12) and not constant.slope_ok and constant.span_ratio == 0.0
+    assert np.isnan(stopping.evaluate(true, np.full(50, 14.3), **RULE, slope_fit="true_on_pred").slope)
 
 
 def test_kept_epoch_is_the_first_that_meets_the_rule_else_the_last():
@@ -75,3 +81,69 @@ def test_kept_epoch_is_the_first_that_meets_the_rule_else_the_last():
     assert stopping.kept_epoch([], 3) is None
     with pytest.raises(ValueError):
         stopping.evaluate(np.zeros(0), np.zeros(0), **RULE)
+
+
+def test_span_ratio_is_the_predicted_range_over_the_true_range():
+    true = np.linspace(13.6, 15.0, 50)
+    m = 14.3
+    assert stopping.span_ratio(true, m + 0.5 * (true - m)) == pytest.approx(0.5)
+    assert stopping.span_ratio(true, true[::-1]) == pytest.approx(1.0)  # the range, not the slope
+    assert np.isnan(stopping.span_ratio(np.full(5, 14.0), np.linspace(14, 15, 5)))
+    assert np.isnan(stopping.span_ratio(true, np.full(50, np.nan)))
+    c = stopping.evaluate(true, m + 0.85 * (true - m), 1.0, 0.02, 0.8, min_span=0.8)
+    assert c.span_ratio == pytest.approx(0.85) and c.span_ok and c.met and c.eligible
+    c = stopping.evaluate(true, m + 0.75 * (true - m), 1.0, 0.02, 0.7, min_span=0.8)
+    assert c.met and not c.span_ok and not c.eligible
+
+
+def rows(val_loss, met, span):
+    """A constructed history: one row per epoch (from 1) with its validation loss, criteria and span ratio."""
+    return [{"epoch": e, "val_loss": v, "met": m, "span_ratio": s, "span_ok": s >= 0.8}
+            for e, (v, m, s) in enumerate(zip(val_loss, met, span), start=1)]
+
+
+def test_paper_rule_keeps_the_first_met_epoch_else_the_last():
+    h = rows([0.5, 0.4, 0.3, 0.2], [False, True, True, True], [0.5, 0.6, 0.9, 0.9])
+    assert stopping.decide(h[:1], "paper", 10) is None
+    d = stopping.decide(h, "paper", 10)
+    assert (d.epoch, d.converged) == (2, True)  # met although its predictions span 0.6 of the range
+    d = stopping.decide(rows([0.5, 0.4], [False, False], [0.9, 0.9]), "paper", 2)
+    assert (d.epoch, d.converged) == (2, False)
+    with pytest.raises(ValueError):
+        stopping.decide(h, "first", 10)
+
+
+def test_patience_rule_keeps_the_lowest_validation_loss_of_the_eligible_epochs_in_its_window():
+    # epoch 2 meets the paper's criteria but spans 0.6: not eligible; epoch 3 is the first eligible
+    val = [0.9, 0.5, 0.30, 0.20, 0.10, 0.25, 0.05, 0.01]
+    met = [False, True, True, True, False, True, True, True]
+    span = [0.5, 0.6, 0.90, 0.85, 0.95, 0.70, 0.90, 0.99]
+    h = rows(val, met, span)
+    assert stopping.decide(h[:5], "patience", 100, patience=3) is None  # window 3..6 not done
+    d = stopping.decide(h[:6], "patience", 100, patience=3)
+    # epoch 5 has the lowest loss but does not meet the criteria, epoch 6 spans 0.7: epoch 4 is kept
+    assert (d.epoch, d.converged) == (4, True)
+    # later, better epochs (7, 8) lie outside the window: the rule does not wait for them
+    assert stopping.decide(h, "patience", 100, patience=3).epoch == 4
+    assert stopping.decide(h, "patience", 100, patience=5).epoch == 8
+    # patience 0 keeps the first eligible epoch; the window ends at max_epochs
+    assert stopping.decide(h[:3], "patience", 100, patience=0).epoch == 3
+    d = stopping.decide(h[:4], "patience", 4, patience=10)
+    assert (d.epoch, d.converged) == (4, True)
+    # the paper rule on the same trajectory keeps epoch 2, before the patience rule's first eligible epoch
+    assert stopping.decide(h, "paper", 100).epoch == 2
+    assert stopping.pinned_epochs(h[:5], "patience", 100, 3) == {2, 4}
+
+
+def test_patience_rule_falls_back_to_a_wide_epoch_when_the_criteria_are_never_met():
+    # no epoch meets the criteria: the lowest validation loss among epochs spanning >= 0.8
+    h = rows([0.5, 0.1, 0.3, 0.2], [False] * 4, [0.9, 0.5, 0.85, 0.95])
+    assert stopping.decide(h[:3], "patience", 4) is None
+    d = stopping.decide(h, "patience", 4)
+    assert (d.epoch, d.converged) == (4, False)  # epoch 2 has the lowest loss but spans 0.5
+    # no epoch spans 0.8: the widest (never the last by default)
+    d = stopping.decide(rows([0.5, 0.1, 0.3], [False, True, False], [0.3, 0.7, 0.6]), "patience", 3)
+    assert (d.epoch, d.converged) == (2, False)
+    # NaN predictions (NaN span and loss) are never preferred
+    d = stopping.decide(rows([float("nan"), 0.4], [False, False], [float("nan"), 0.5]), "patience", 2)
+    assert d.epoch == 2

@@ -35,7 +35,8 @@ def test_array_of_two_folds_requeues_on_usr1_resumes_and_completes(slurm, tmp_pa
     write_stamps_store(run_dir / "store.zarr")
     data = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
     data["run"]["directory"] = str(run_dir)
-    data["train"].update({"max_epochs": EPOCHS, "max_abs_delta": 0.0})  # never met: EPOCHS epochs
+    # never met: EPOCHS epochs, and the paper rule keeps the last
+    data["train"].update({"max_epochs": EPOCHS, "max_abs_delta": 0.0, "rule": "paper"})
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(data))
     env = {**slurm, "XRAYMASS_CONFIG": str(config)}

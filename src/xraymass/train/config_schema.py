@@ -19,18 +19,28 @@ SECTIONS = {
         "learning_rate": Key(float, 5e-4, "Adam learning rate", lo=1e-8, hi=1.0),
         "batch_size": Key(int, 32, "global batch size, split over the Horovod ranks (the paper does not say)",
                           lo=1, hi=65536),
-        "max_epochs": Key(int, 400, "epochs; if the stopping rule is never met, the last epoch's model is kept", lo=1, hi=100_000),
+        "max_epochs": Key(int, 400, "epochs at most; if the rule's criteria are never met, the rule's fallback is kept "
+                          "(paper: the last epoch)", lo=1, hi=100_000),
         "max_abs_delta": Key(float, 0.3, "stopping rule: max |delta| on the validation fold below this", lo=0.0, hi=10.0),
         "max_abs_median": Key(float, 0.02, "stopping rule: |median delta| below this", lo=0.0, hi=10.0),
-        "min_slope": Key(float, 0.9, "stopping rule: slope of M_true against M_pred above this", lo=0.0, hi=10.0),
-        "slope_fit": Key(str, "true_on_pred", "the stopping rule's line: log M_true on log M_pred (the paper's "
-                         "words) or log M_pred on log M_true (fails predictions shrunk towards the mean)",
-                         choices=("true_on_pred", "pred_on_true")),
+        "min_slope": Key(float, 0.9, "stopping rule: slope of the fitted line (slope_fit) above this", lo=0.0, hi=10.0),
+        "slope_fit": Key(str, "pred_on_true", "the stopping rule's line: log M_pred on log M_true (fails predictions "
+                         "shrunk towards the mean), or log M_true on log M_pred (the paper's words read literally; "
+                         "passes shrunk predictions, docs/train.md)", choices=("pred_on_true", "true_on_pred")),
+        "rule": Key(str, "patience", "which epoch is kept: 'paper', the first that meets the three criteria (else the "
+                    "last); 'patience', the eligible epoch (three criteria and min_span) of lowest validation loss "
+                    "within `patience` epochs of the first eligible one (else a fallback, docs/train.md)",
+                    choices=("paper", "patience")),
+        "patience": Key(int, 10, "rule 'patience': epochs trained on after the first eligible epoch", lo=0, hi=100_000),
+        "min_span": Key(float, 0.8, "rule 'patience': least span ratio (range of predicted over range of true log M "
+                        "on the validation fold) of an eligible epoch; recorded, not used, by rule 'paper'",
+                        lo=0.0, hi=10.0),
         "shuffle_buffer": Key(int, 2048, "tf.data shuffle buffer (images)", lo=1, hi=10_000_000),
         "scale_lr_with_ranks": Key(bool, False, "Horovod's linear scaling: batch_size per rank and the learning rate "
                                    "times the ranks (false: the single-GPU reproduction at any number of ranks)"),
         "seed": Key(int, 0, "training seed offset (combined with run.seed and the fold)", lo=0, hi=2**31 - 1),
         "deterministic": Key(bool, True, "TensorFlow op determinism: a resumed run repeats an uninterrupted one exactly"),
-        "checkpoints_kept": Key(int, 2, "per-epoch checkpoints kept in train/fold_KK/checkpoints", lo=1, hi=1000),
+        "checkpoints_kept": Key(int, 2, "latest per-epoch checkpoints kept in train/fold_KK/checkpoints "
+                                "(the kept epochs' checkpoints are also kept, under pinned/)", lo=1, hi=1000),
     },
 }

@@ -1,8 +1,12 @@
 """Train one fold: `train_fold(..., **cfg.train)`, checkpointing every epoch and resuming exactly.
 
 Each epoch: one pass over this rank's share of the training clusters (gradients averaged over the
-ranks), predictions on the validation fold, the three criteria of the stopping rule, one history
-row, one checkpoint. Training stops at the first epoch that meets the rule, or after max_epochs.
+ranks), predictions on the validation fold, the criteria of the stopping rule, one history row, one
+checkpoint. `train.rule` (stopping.py) says when training stops and which epoch's model is kept:
+"paper", the first epoch that meets the paper's criteria (else the last); "patience", the eligible
+epoch of lowest validation loss within `patience` epochs of the first eligible one (else a
+fallback). The kept epoch's checkpoint is pinned (never pruned) and its weights are restored
+before the test predictions, so the saved model and the predictions are the kept epoch's.
 
 Determinism: the weights are initialised from a seed of (run.seed, train.seed, fold); epoch e's
 cluster order, shuffle buffer and dropout masks come from (that seed, e) alone; with
@@ -27,8 +31,8 @@ from ..store import write_text_atomic
 from . import data, stopping
 from .hvd import Workers
 
-HISTORY_FIELDS = ("epoch", "loss", "val_loss", "max_abs_delta", "median_delta", "slope",
-                  "max_abs_delta_ok", "median_ok", "slope_ok", "met", "kept")
+HISTORY_FIELDS = ("epoch", "loss", "val_loss", "max_abs_delta", "median_delta", "slope", "span_ratio",
+                  "max_abs_delta_ok", "median_ok", "slope_ok", "span_ok", "met", "eligible", "kept")
 
 
 @dataclass
@@ -37,6 +41,8 @@ class FitResult:
     history: list[dict]
     kept_epoch: int | None = None
     converged: bool = False
+    reason: str = ""
+    rule: str = "paper"
     interrupted: bool = False
     resumed_from: int = 0
     predict: object = field(default=None, repr=False)
@@ -75,8 +81,9 @@ def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Worker
 
 def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fold_dir: Path, model_cfg: dict,
                run_seed: int, stop: StopRequest, *, learning_rate: float, batch_size: int, max_epochs: int,
-               max_abs_delta: float, max_abs_median: float, min_slope: float, slope_fit: str, shuffle_buffer: int,
-               scale_lr_with_ranks: bool, seed: int, deterministic: bool, checkpoints_kept: int) -> FitResult:
+               max_abs_delta: float, max_abs_median: float, min_slope: float, slope_fit: str, rule: str,
+               patience: int, min_span: float, shuffle_buffer: int, scale_lr_with_ranks: bool, seed: int,
+               deterministic: bool, checkpoints_kept: int) -> FitResult:
     import tensorflow as tf
 
     base = fold_seed(run_seed, seed, split.fold)
@@ -94,30 +101,32 @@ def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fol
     def predict(blocks):
         return predict_rows(predict_step, stamps, blocks, local_batch, workers)
 
-    result = FitResult(model, history, resumed_from=len(history), predict=predict)
+    result = FitResult(model, history, resumed_from=len(history), predict=predict, rule=rule)
     tb = tf.summary.create_file_writer(str(fold_dir / "tb")) if workers.is_root else None
     progress = Progress("train", max_epochs, enabled=workers.is_root, unit="epoch")
     progress.update(len(history))
     if history and workers.is_root:
         print(f"[train] fold {split.fold}: resumed from the checkpoint of epoch {len(history)}", file=sys.stderr, flush=True)
-    while (decision := stopping.kept_epoch([row["met"] for row in history], max_epochs)) is None:
+    while (decision := stopping.decide(history, rule, max_epochs, patience)) is None:
         epoch = len(history) + 1
         reset_dropout(model, data.epoch_seed(base, epoch))
         batches = data.training_dataset(stamps, split.train, epoch, base, local_batch, shuffle_buffer, workers)
         loss = workers.mean(float(np.mean([train_step(x, y).numpy() for x, y in batches])))
         rows, pred = predict(split.validation)
         true = stamps.log_m500c[rows]
-        crit = stopping.evaluate(true, pred, max_abs_delta, max_abs_median, min_slope, slope_fit)
+        crit = stopping.evaluate(true, pred, max_abs_delta, max_abs_median, min_slope, slope_fit, min_span)
         history.append(history_row(epoch, loss, float(np.mean((pred - true) ** 2)), crit))
-        state.save(epoch, history)
+        state.save(epoch, history, stopping.pinned_epochs(history, rule, max_epochs, patience))
         if workers.is_root:
             write_history(fold_dir / "history.csv", history)
             log_epoch(tb, history[-1], split.fold, max_epochs)
         progress.update()
-        if workers.any(stop.requested) and stopping.kept_epoch([r["met"] for r in history], max_epochs) is None:
+        if workers.any(stop.requested) and stopping.decide(history, rule, max_epochs, patience) is None:
             result.interrupted = True
             return result
-    result.kept_epoch, result.converged = decision
+    result.kept_epoch, result.converged, result.reason = decision.epoch, decision.converged, decision.reason
+    if decision.epoch != len(history):  # the kept epoch is an earlier one: its pinned checkpoint
+        state.restore_epoch(decision.epoch)
     for row in history:
         row["kept"] = row["epoch"] == result.kept_epoch
     if workers.is_root:
@@ -200,8 +209,9 @@ def predict_rows(predict_step, stamps: data.Stamps, blocks: np.ndarray, batch: i
 
 def history_row(epoch: int, loss: float, val_loss: float, crit: stopping.Criteria) -> dict:
     return {"epoch": epoch, "loss": loss, "val_loss": val_loss, "max_abs_delta": crit.max_abs_delta,
-            "median_delta": crit.median_delta, "slope": crit.slope, "max_abs_delta_ok": crit.delta_ok,
-            "median_ok": crit.median_ok, "slope_ok": crit.slope_ok, "met": crit.met, "kept": False}
+            "median_delta": crit.median_delta, "slope": crit.slope, "span_ratio": crit.span_ratio,
+            "max_abs_delta_ok": crit.delta_ok, "median_ok": crit.median_ok, "slope_ok": crit.slope_ok,
+            "span_ok": crit.span_ok, "met": crit.met, "eligible": crit.eligible, "kept": False}
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -220,13 +230,14 @@ def log_epoch(tb, row: dict, fold: int, max_epochs: int) -> None:
     import tensorflow as tf
 
     with tb.as_default():
-        for key in ("loss", "val_loss", "max_abs_delta", "median_delta", "slope"):
+        for key in ("loss", "val_loss", "max_abs_delta", "median_delta", "slope", "span_ratio"):
             tf.summary.scalar(key, row[key], step=row["epoch"])
         tf.summary.scalar("stopping_rule_met", float(row["met"]), step=row["epoch"])
     tb.flush()
     print(f"[train] fold {fold} epoch {row['epoch']}/{max_epochs}  loss {row['loss']:.4g}  val_loss "
           f"{row['val_loss']:.4g}  max|d| {row['max_abs_delta']:.3f}  median {row['median_delta']:+.4f}  "
-          f"slope {row['slope']:.3f}  {'MET' if row['met'] else 'not met'}", file=sys.stderr, flush=True)
+          f"slope {row['slope']:.3f}  span {row['span_ratio']:.3f}  "
+          f"{'ELIGIBLE' if row['eligible'] else 'MET (span short)' if row['met'] else 'not met'}", file=sys.stderr, flush=True)
 
 
 class Checkpoints:
@@ -240,6 +251,7 @@ class Checkpoints:
         self.directory = Path(directory)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
+        self.pin = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)  # write/read, no counter
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=keep,
                                                   checkpoint_name="epoch")
         self.writer = writer
@@ -253,9 +265,15 @@ class Checkpoints:
         epoch = int(self.epoch.numpy())
         return json.loads((self.directory / f"history-{epoch:05d}.json").read_text())
 
-    def save(self, epoch: int, history: list[dict]) -> None:
+    def save(self, epoch: int, history: list[dict], pinned: set[int] = frozenset()) -> None:
+        """Checkpoint `epoch` (the latest `keep` are kept); `pinned`: epochs whose checkpoints are also
+        kept, under pinned/ (written before the latest checkpoint names this epoch), others removed."""
         if not self.writer:
             return
+        pin_dir = self.directory / "pinned"
+        if epoch in pinned:
+            self.epoch.assign(epoch)
+            self.pin.write(str(pin_dir / f"epoch-{epoch}"))
         write_text_atomic(self.directory / f"history-{epoch:05d}.json", json.dumps(history))
         self.epoch.assign(epoch)
         self.manager.save(checkpoint_number=epoch)
@@ -263,4 +281,16 @@ class Checkpoints:
         for old in self.directory.glob("history-*.json"):
             if f"epoch-{int(old.stem.split('-')[1])}" not in kept:
                 old.unlink()
+        for old in pin_dir.glob("epoch-*"):
+            if int(old.name.split(".")[0].split("-")[1]) not in pinned:
+                old.unlink()
 
+    def restore_epoch(self, epoch: int) -> None:
+        """Load the state of `epoch` from its pinned checkpoint (every rank reads it)."""
+        prefix = self.directory / "pinned" / f"epoch-{epoch}"
+        if not Path(f"{prefix}.index").is_file():
+            raise InputError(f"{self.directory}: the checkpoint of the kept epoch {epoch} is missing "
+                             f"({prefix}.index); delete {self.directory} to train this fold again")
+        self.pin.read(str(prefix)).assert_existing_objects_matched()
+        if int(self.epoch.numpy()) != epoch:
+            raise InputError(f"{prefix}: holds epoch {int(self.epoch.numpy())}, not the kept epoch {epoch}")

@@ -70,7 +70,7 @@ def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
 
 
 def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
-                            converged: bool, ranks: int) -> None:
+                            converged: bool, ranks: int, rule: str = "paper") -> None:
     """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last."""
     parent = predictions_group(store_path, "a")
     name = fold_name(split.fold)
@@ -81,7 +81,7 @@ def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str,
         group.create_array(column, data=table[column], chunks=(max(1, len(table[column])),))
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
-                        "converged": bool(converged),
+                        "converged": bool(converged), "rule": rule,
                         "provenance": provenance("train", ranks, stamps_physics_data(store_path))})
     mark_complete(group)
     index_predictions(store_path)

@@ -82,9 +82,9 @@ def write_outputs(cfg, stamps, split, fold_dir, result, rows, pred, ranks: int) 
     outputs.save_model(result.model, fold_dir / "model.keras")
     table = outputs.prediction_table(stamps, rows, pred)
     outputs.write_predictions_csv(fold_dir / "predictions.csv", table)
-    outputs.write_predictions_group(cfg.store_path, split, table, result.kept_epoch, result.converged, ranks)
-    how = "stopping rule met" if result.converged else "stopping rule never met: last epoch"
-    print(f"[train] fold {split.fold}: kept epoch {result.kept_epoch} ({how}); "
+    outputs.write_predictions_group(cfg.store_path, split, table, result.kept_epoch, result.converged, ranks,
+                                    rule=result.rule)
+    print(f"[train] fold {split.fold}: kept epoch {result.kept_epoch} (rule {result.rule}: {result.reason}); "
           f"{len(rows)} test predictions written", file=sys.stderr, flush=True)
 
 
