@@ -219,13 +219,16 @@ def sbatch_environment(exports: str, site: Site) -> dict[str, str] | None:
 
 
 def check_container_image(site: Site, home: Path) -> None:
+    """A container site's image file must exist before anything is submitted (podman-hpc and Shifter name
+    an image their own store holds: podman-hpc images, shifterimg images)."""
     software = site.cfg.software
-    if software["mode"] != "container":
+    if software["mode"] != "container" or software["runtime"] in ("podman-hpc", "shifter"):
         return
     image = Path(os.environ.get("XRAYMASS_IMAGE") or home / software["container"])
     if not image.is_file():
-        raise ConfigError(f"site {site.name}: container image {image} not found; build it with "
-                          f"'apptainer build {software['container']} containers/xraymass.def' (docs/container.md) "
+        how = ("enroot import (docs/container.md)" if software["runtime"] == "container-engine" else
+               f"'apptainer build {software['container']} containers/xraymass.def' (docs/container.md)")
+        raise ConfigError(f"site {site.name}: container image {image} not found; build it with {how} "
                           f"or set XRAYMASS_IMAGE")
 
 
