@@ -28,7 +28,7 @@ from xraymass.sites.config_schema import STAGES
 from xraymass.sites.launch import generated_files_of
 from xraymass.sites.site import load_site, site_names
 from xraymass.sites.submit import (Step, job_exports, sbatch_command, sbatch_environment, submit_chain,
-                                   test_only_command)
+                                   preflight_command)
 
 pytestmark = pytest.mark.slurm
 SITES = site_names(REPO)
@@ -59,7 +59,7 @@ def site_lines(site, home: Path, config: Path) -> list[tuple[str, list[str]]]:
     lines = []
     for stage in STAGES:
         step = Step(stage, "0-9" if stage == "train" else "")
-        lines.append((stage, test_only_command(sbatch_command(step, site, home, exports, [], "1", comment="t"))))
+        lines.append((stage, preflight_command(sbatch_command(step, site, home, exports, [], "1", comment="t"))))
     return lines, sbatch_environment(exports, site)
 
 

@@ -76,7 +76,7 @@ def repository_home() -> Path:
     return home.resolve()
 
 
-def load_site(name: str | None, home: Path | None = None, overrides: Sequence[str] = ()) -> Site:
+def load_site(name: str | None, home: Path | None = None, overrides: Sequence[str] = (), check_files: bool = True) -> Site:
     """Load and check site_configs/<name>/ under the repository `home` (default: repository_home()).
 
     name None means $XRAYMASS_SITE, else 'local'; overrides are `SECTION.KEY=VALUE` strings."""
@@ -101,7 +101,8 @@ def load_site(name: str | None, home: Path | None = None, overrides: Sequence[st
         if "account" in options[stage]:
             _check_account(cfg, path, options[stage]["account"], f"slurm_{stage}.options.account")
     _check_software(cfg, path)
-    _check_files(cfg, directory)
+    if check_files:  # off only while env.sh is being written from site.yaml (xraymass.sites.launch)
+        _check_files(cfg, directory)
     return Site(name, directory, cfg, options, srun)
 
 

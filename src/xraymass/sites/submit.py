@@ -204,7 +204,7 @@ def sbatch_command(step: Step, site: Site, home: Path, exports: str, overrides: 
     return argv
 
 
-def test_only_command(argv: list[str]) -> list[str]:
+def preflight_command(argv: list[str]) -> list[str]:
     """The same line for sbatch --test-only: no dependency (its job does not exist yet), nothing submitted."""
     return ["sbatch", "--test-only", *(a for a in argv[1:] if a != "--parsable"
                                         and not a.startswith(("--dependency=", "--kill-on-invalid-dep")))]
@@ -272,7 +272,7 @@ def preflight_chain(lines: list[tuple[Step, list[str]]], env: dict | None, repor
     """sbatch --test-only of every line; raise with SLURM's whole answer for each refused stage."""
     refused = []
     for step, argv in lines:
-        out = _sbatch(test_only_command(argv), env)
+        out = _sbatch(preflight_command(argv), env)
         answer = " ".join(out.stderr.split()) or " ".join(out.stdout.split()) or "no output"
         if out.returncode != 0:
             refused.append(f"{step.stage}: {answer}")
