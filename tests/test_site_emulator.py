@@ -231,7 +231,7 @@ def test_a_chain_whose_middle_stage_fails_leaves_nothing_pending(emulator, tmp_p
     strict_site(home)
     env = strict_env(emulator, home)
     config = write_config({"synthetic": {"n_halos": 6, "particles_per_halo": 2000}, "physics": {"data": "real"},
-                           "stamps": {"n_folds": 2}})
+                           "stamps": {"n_folds": 3}})
     out = xraymass("submit", "--site", "strict", "--config", str(config), env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     ids = dict(line.split()[:2] for line in out.stdout.splitlines())
