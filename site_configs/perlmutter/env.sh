@@ -12,5 +12,5 @@ case ${XRAYMASS_STAGE:-} in
   train) stage_launch="--cpu-bind=cores" stage_exec="" ;;
 esac
 export XRAYMASS_LAUNCH="srun --mpi=pmix --cpus-per-task=${SLURM_CPUS_PER_TASK:-1} $stage_launch"
-export XRAYMASS_EXEC="${stage_exec}podman-hpc run --rm --gpu --openmpi-pmix --env=XRAYMASS_CONFIG --env=XRAYMASS_SITE --env=XRAYMASS_HOME --env=XRAYMASS_STAGE --env=OMP_NUM_THREADS --env=SLURM_JOB_ID --env=SLURM_ARRAY_JOB_ID --env=SLURM_ARRAY_TASK_ID --env=SLURM_PROCID --env=SLURM_LOCALID --env=SLURM_NTASKS --env=SLURM_NODEID --env=SLURM_CPUS_PER_TASK --env=SLURM_SUBMIT_DIR --env=TMPDIR --volume=$XRAYMASS_HOME:$XRAYMASS_HOME --volume=/pscratch:/pscratch --volume=/global/cfs:/global/cfs --volume=$PWD:$PWD --workdir=$PWD $XRAYMASS_IMAGE"
+export XRAYMASS_EXEC="${stage_exec}podman-hpc run --rm --gpu --openmpi-pmix --env=XRAYMASS_CONFIG --env=XRAYMASS_SITE --env=XRAYMASS_HOME --env=XRAYMASS_STAGE --env=XRAYMASS_ACCOUNT --env=OMP_NUM_THREADS --env=SLURM_JOB_ID --env=SLURM_ARRAY_JOB_ID --env=SLURM_ARRAY_TASK_ID --env=SLURM_PROCID --env=SLURM_LOCALID --env=SLURM_NTASKS --env=SLURM_NODEID --env=SLURM_CPUS_PER_TASK --env=SLURM_SUBMIT_DIR --env=TMPDIR --volume=$XRAYMASS_HOME:$XRAYMASS_HOME --volume=/pscratch:/pscratch --volume=/global/cfs:/global/cfs --volume=$PWD:$PWD --workdir=$PWD $XRAYMASS_IMAGE"
 unset stage_launch stage_exec

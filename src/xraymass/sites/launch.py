@@ -33,7 +33,7 @@ HEADER = ("# GENERATED from site_configs/{name}/site.yaml by `python -m xraymass
           "#   $XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m xraymass <stage> ...\n")
 EDF_NAME = "xraymass.toml"
 # variables a podman-hpc container must be handed explicitly (podman does not pass the environment)
-PODMAN_ENV = ("XRAYMASS_CONFIG", "XRAYMASS_SITE", "XRAYMASS_HOME", "XRAYMASS_STAGE", "OMP_NUM_THREADS",
+PODMAN_ENV = ("XRAYMASS_CONFIG", "XRAYMASS_SITE", "XRAYMASS_HOME", "XRAYMASS_STAGE", "XRAYMASS_ACCOUNT", "OMP_NUM_THREADS",
               "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_PROCID", "SLURM_LOCALID",
               "SLURM_NTASKS", "SLURM_NODEID", "SLURM_CPUS_PER_TASK", "SLURM_SUBMIT_DIR", "TMPDIR")
 
