@@ -383,7 +383,7 @@ def make_store(cfg_path: Path, *, halos=True, events=(True, True, True), stamps=
 def dry_run(config: Path, *extra: str) -> list[list[str]]:
     out = xraymass("submit", "--site", "local", "--config", str(config), "--dry-run", *extra)
     assert out.returncode == 0, out.stderr
-    return [shlex.split(line) for line in out.stdout.splitlines()]
+    return [shlex.split(line) for line in out.stdout.splitlines() if not line.startswith("#")]
 
 
 def stage_of(argv: list[str]) -> str:
@@ -438,3 +438,22 @@ def test_submit_container_site_needs_its_image(tmp_path, write_config, account):
     dry = xraymass("submit", "--site", "frontier", "--config", str(write_config()), "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
     assert "--gpus-per-task=1" in dry.stdout and "--account=abc123" in dry.stdout
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
+    """The launch line `xraymass submit --dry-run` prints for each stage is the one the job scripts build from env.sh."""
+    from xraymass.sites.launch import COMMANDS, launch_line
+
+    site = load_site(name, REPO)
+    for stage in STAGES:
+        probe = ('module() { :; }\nset -euo pipefail\n'
+                 f'XRAYMASS_STAGE={stage} source "{site.env_sh}"\necho $XRAYMASS_LAUNCH $XRAYMASS_EXEC\n')
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "XRAYMASS_HOME": str(REPO),
+               "XRAYMASS_ACCOUNT": "abc123", "XRAYMASS_IMAGE": "$XRAYMASS_IMAGE",
+               "SLURM_CPUS_PER_TASK": "$SLURM_CPUS_PER_TASK"}
+        out = subprocess.run(["bash", "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        built = out.stdout.strip().replace(str(tmp_path), "$PWD").replace(str(REPO), "$XRAYMASS_HOME")
+        shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + COMMANDS.get(stage, f"python -m xraymass {stage}"))
+        assert built.split() == shown.split(), (name, stage)

@@ -69,6 +69,23 @@ def env_sh(site: Site) -> str:
     return "".join(lines)
 
 
+COMMANDS = {"mocks": "python -m mpi4py -m xraymass mocks", "train": "python -m mpi4py -m xraymass train"}
+
+
+def launch_line(site: Site, stage: str) -> str:
+    """The line the stage's job script runs, as env.sh builds it ($VARIABLES of the job left as they are),
+    with the modules it loads first: what `xraymass submit --dry-run` shows beside each sbatch line."""
+    sw = site.cfg.software
+    srun = [] if site.cfg.mpi["launcher"] == "ibrun" else to_argv(site.srun[stage]) if site.srun else []
+    select = ["$XRAYMASS_HOME/jobs/select_gpu.sh"] if getattr(site.cfg, f"slurm_{stage}")["gpu_select"] == \
+        "rocr_localid" else []
+    words = [launch_prefix(site).replace("${SLURM_CPUS_PER_TASK:-1}", "$SLURM_CPUS_PER_TASK"), *srun, *select,
+             exec_prefix(site), COMMANDS.get(stage, f"python -m xraymass {stage}")]
+    before = [f"module use {f}" for f in sw["module_use"]] + ([f"module load {' '.join(sw['modules'])}"]
+                                                              if sw["modules"] else [])
+    return "; ".join([*before, " ".join(w for w in words if w)])
+
+
 def _stage_case(site: Site) -> str:
     """Per-stage binding and GPU selection: a `case` on $XRAYMASS_STAGE."""
     arms = []

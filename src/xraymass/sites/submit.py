@@ -245,8 +245,11 @@ def submit_chain(steps: list[Step], site: Site, home: Path, exports: str, args: 
         lines.append((step, sbatch_command(step, site, home, exports, args.overrides, dependency, args.hold, key,
                                            site_overrides)))
     if dry_run:
-        for _, argv in lines:
+        from .launch import launch_line
+
+        for step, argv in lines:
             print(shlex.join(argv))
+            print(f"#   {step.stage} runs: {launch_line(site, step.stage)}")
         return [f"<{step.stage}>" for step, _ in lines]
     env = sbatch_environment(exports, site)
     if preflight or check:
