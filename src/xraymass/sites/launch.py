@@ -167,7 +167,7 @@ def generated_files(site: Site) -> dict[Path, str]:
 def generated_files_of(name: str, home: Path) -> dict[Path, str]:
     """generated_files of a site whose site.yaml may name ${VARIABLES} (e.g. ${XRAYMASS_ACCOUNT}): they stay
     variables in the written files, expanded when a job sources them, never the values of this shell."""
-    text = (home / "site_configs" / name / "site.yaml").read_text()
+    text = "\n".join(line.split("#", 1)[0] for line in (home / "site_configs" / name / "site.yaml").read_text().splitlines())
     names = sorted(set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", text)))
     stand_ins = {var: f"xraymassvar{i}x" for i, var in enumerate(names)}
     saved = {var: os.environ.get(var) for var in names}
