@@ -457,3 +457,19 @@ def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
         built = out.stdout.strip().replace(str(tmp_path), "$PWD").replace(str(REPO), "$XRAYMASS_HOME")
         shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + COMMANDS.get(stage, f"python -m xraymass {stage}"))
         assert built.split() == shown.split(), (name, stage)
+
+
+@pytest.mark.parametrize("name", REAL_SITES)
+def test_docs_list_every_option_with_its_source(name, account):
+    """docs/sites.md has, per site, a row for every sbatch and srun option of its stages, with each value and a page."""
+    docs = (REPO / "docs" / "sites.md").read_text()
+    section = docs.split(f"#### {name}\n", 1)[1].split("\n#### ", 1)[0].split("\nPoints to check", 1)[0]
+    rows = {row.split("|")[1].strip(): row for row in section.splitlines() if row.startswith("| `")}
+    site = load_site(name, REPO)
+    for stage in STAGES:
+        for arg in site.sbatch_argv(stage)[1:]:
+            key, _, value = arg.partition("=")
+            assert f"`{key}`" in rows, f"docs/sites.md: no row for {key} of {name}"
+            assert f"`{value}` (" in rows[f"`{key}`"] and "https://" in rows[f"`{key}`"], (name, arg)
+        for key, value in site.srun[stage].items():
+            assert any(f"`srun --{key}`" in r and f"`{value}` ({stage})" in r for r in section.splitlines()), (name, key)
