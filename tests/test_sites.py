@@ -473,3 +473,13 @@ def test_docs_list_every_option_with_its_source(name, account):
             assert f"`{value}` (" in rows[f"`{key}`"] and "https://" in rows[f"`{key}`"], (name, arg)
         for key, value in site.srun[stage].items():
             assert any(f"`srun --{key}`" in r and f"`{value}` ({stage})" in r for r in section.splitlines()), (name, key)
+
+
+def test_submit_site_set_overrides_the_site_for_this_submission(write_config):
+    config = write_config()
+    commands = dry_run(config, "--site-set", "dask.n_workers=1",
+                       "--site-set", 'slurm_train.options={ntasks: 1, cpus-per-task: 2, mem: 4G, time: "00:20:00"}')
+    train, stamps = commands[STAGES.index("train")], commands[STAGES.index("stamps")]
+    assert "--time=00:20:00" in train and "--signal=B:USR1@120" in train  # the warning follows the new limit
+    assert stamps[stamps.index("dask.n_workers=1") - 1] == "--site-set"  # the stamps job reads dask from the site
+    assert not any("--site-set" in c for c in train)

@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replace", action="store_true",
                         help="cancel a chain of this run that is still queued and submit a new one")
     parser.add_argument("--site-set", dest="site_overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one site config value (repeatable), e.g. --site-set slurm_train.options.time=02:00:00")
+                        help="override one site config value (repeatable), e.g. --site-set dask.n_workers=8 or "
+                             "--site-set 'slurm_train.options={ntasks: 1, time: \"02:00:00\"}' (a whole mapping)")
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
