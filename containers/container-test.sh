@@ -8,7 +8,7 @@
 # imported into podman. The build runs containers/install.sh (CPU TensorFlow, Horovod from source)
 # as the Apptainer recipe does; the smoke test then runs, inside the image, the halo catalogue, the
 # mocks on 2 MPI ranks (mpirun), the stamps and one training epoch of fold 0 on a small demo run.
-# Needs root, debootstrap, podman and buildah (Debian: apt-get install debootstrap podman buildah).
+# Needs root, debootstrap, podman and buildah (Debian packages debootstrap, podman and buildah).
 # Environment: DEBIAN_SUITE (bookworm), DEBIAN_MIRROR (deb.debian.org), XRAYMASS_CONTAINER_WORK
 # (work folder), XRAYMASS_WHEEL_CACHE (reused Horovod wheels, mounted into the build).
 set -euo pipefail
@@ -26,9 +26,9 @@ step() { printf '[container-test] %s\n' "$*"; }
 die() { printf 'container-test: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "needs root (debootstrap, podman)"
-command -v debootstrap >/dev/null || die "debootstrap not found: apt-get install debootstrap"
-command -v podman >/dev/null || die "podman not found: apt-get install podman"
-command -v buildah >/dev/null || die "buildah not found: apt-get install buildah"
+command -v debootstrap >/dev/null || die "debootstrap not found: install Debian's debootstrap package"
+command -v podman >/dev/null || die "podman not found: install Debian's podman package"
+command -v buildah >/dev/null || die "buildah not found: install Debian's buildah package"
 mkdir -p "$work" "$wheels"
 
 # --- 1. the base: a minimal Debian root file system, imported as an image
