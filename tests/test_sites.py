@@ -483,3 +483,21 @@ def test_submit_site_set_overrides_the_site_for_this_submission(write_config):
     assert "--time=00:20:00" in train and "--signal=B:USR1@120" in train  # the warning follows the new limit
     assert stamps[stamps.index("dask.n_workers=1") - 1] == "--site-set"  # the stamps job reads dask from the site
     assert not any("--site-set" in c for c in train)
+
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("site", "description", "ok\nrm -rf ~", r"'site\.description' must be one line"),
+    ("software", "venv", '.venv"; touch pwned; "', r"'software\.venv' = .* is not allowed"),
+    ("software", "env", {"A": "$(touch pwned)"}, r"'software\.env\.A' = .* is not allowed"),
+    ("software", "step_env", {"X; touch pwned": "1"}, r"'software\.step_env' name .* is not allowed"),
+    ("software", "runtime_flags", ["--nv; touch pwned"], r"'software\.runtime_flags' entry .* is not allowed"),
+    ("software", "module_use", ["/appl $(id)"], r"'software\.module_use' entry .* is not allowed"),
+    ("slurm_train", "srun", {"cpu-bind": "cores; id"}, r"'slurm_train\.srun\.cpu-bind' = .* is not allowed"),
+    ("resources", "scratch_dir", "/tmp/$(id)x", r"'resources\.scratch_dir' = .* is not allowed"),
+])
+def test_values_written_into_env_sh_are_refused_when_not_plain(tmp_path, account, section, key, value, message):
+    home = copy_home(tmp_path)
+    edit_site(home, "lumi", section, key, value)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_site("lumi", home)
+    assert "\n" not in str(err.value)

@@ -149,8 +149,22 @@ def _check_account(cfg: Config, path: Path, account: str | None = None, where: s
                           f"matching {PATTERNS['account']}")
 
 
+_VENV = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]{0,200}")
+_LINE = re.compile(r"[^\x00-\x1f\x7f]{0,300}")
+
+
 def _check_software(cfg: Config, path: Path) -> None:
+    """Every software, resources and description value written into env.sh (or used as a path) is plain."""
     software = cfg.software
+    if not _LINE.fullmatch(cfg.site["description"]):
+        raise ConfigError(f"{path}: 'site.description' must be one line of at most 300 characters")
+    if not _VENV.fullmatch(software["venv"]) or ".." in software["venv"].split("/"):
+        raise ConfigError(f"{path}: 'software.venv' = {software['venv']!r} is not allowed; expected a folder of the "
+                          f"repository (letters, digits, _./-)")
+    scratch = cfg.resources["scratch_dir"]
+    if scratch and not _PATH.fullmatch(scratch):
+        raise ConfigError(f"{path}: 'resources.scratch_dir' = {scratch!r} is not allowed; expected an absolute path "
+                          f"without spaces")
     for module in software["modules"]:
         if not _MODULE.fullmatch(module):
             raise ConfigError(f"{path}: 'software.modules' entry {module!r} is not a module name")
