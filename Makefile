@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench science science-quick slurm-start slurm-stop slurm-status
+.PHONY: setup test demo bench science science-quick container-test slurm-start slurm-stop slurm-status
 
 setup:
 	bash containers/install.sh $(VENV)
@@ -24,6 +24,11 @@ science-quick: setup
 
 bench: setup
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PYTHON) $$b; done
+
+# the CPU OCI image built here from a debootstrap root file system, and the smoke test inside it
+# (docs/container.md); not part of `make test`
+container-test:
+	bash containers/container-test.sh
 
 slurm-start slurm-stop slurm-status:
 	bash site_configs/local/slurm.sh $(@:slurm-%=%)

@@ -2,18 +2,41 @@
 # Train cross-validation fold $SLURM_ARRAY_TASK_ID of the CNN, one Horovod rank per task (one task per GPU).
 #   sbatch --array=0-9 jobs/train_fold.sh [--set SECTION.KEY=VALUE ...]
 # Resubmitting the same line resumes every unfinished fold from its last checkpoint; finished folds
-# are skipped. SIGUSR1, 10 minutes before the time limit, makes the run stop after the current
-# epoch's checkpoint and requeue itself. More ranks: sbatch --ntasks-per-node=N --gres=gpu:N ...
-# Science config: $XRAYMASS_CONFIG (default pipeline/demo.yaml); site: $XRAYMASS_SITE (default local).
+# are skipped. Before the time limit SLURM sends SIGUSR1 (xraymass submit scales the warning with the
+# stage's time limit: a tenth of it, 1 to 10 minutes); to the batch shell (B:) or to the step, it
+# reaches the training ranks, which stop after the current epoch's checkpoint and exit with status
+# 75. This script, on the host and outside any container, then requeues the job with scontrol; the
+# requeued job resumes from that checkpoint. More ranks: sbatch --ntasks-per-node=N --gres=gpu:N ...
+# Science config: $XRAYMASS_CONFIG (default pipeline/demo.yaml); site: $XRAYMASS_SITE (default local), whose
+# env.sh (written from its site.yaml) sets the launch line. A plain sbatch names what the site needs, e.g.
+#   sbatch --account=$XRAYMASS_ACCOUNT --partition=P --time=HH:MM:SS --array=0-9 jobs/train_fold.sh
 #SBATCH --job-name=xraymass-train
 #SBATCH --output=logs/%x-%A_%a.out
 #SBATCH --ntasks=1
-#SBATCH --time=04:00:00
-#SBATCH --signal=USR1@600
+#SBATCH --time=00:30:00
+#SBATCH --signal=B:USR1@180
 #SBATCH --requeue
 #SBATCH --open-mode=append
 set -euo pipefail
-export XRAYMASS_HOME=${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR}
+export XRAYMASS_HOME=${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR} XRAYMASS_STAGE=train
 source "$XRAYMASS_HOME/site_configs/${XRAYMASS_SITE:-local}/env.sh"
 fold=${SLURM_ARRAY_TASK_ID:?submit as an array job: sbatch --array=0-9 jobs/train_fold.sh}
-srun --mpi="$XRAYMASS_SRUN_MPI" $XRAYMASS_EXEC python -m mpi4py -m xraymass train --fold "$fold" --config "${XRAYMASS_CONFIG:-pipeline/demo.yaml}" "$@"
+REQUEUE=75  # the training step's exit status when it stopped to be requeued (xraymass.train.stage)
+
+# the step runs in the background so that this shell can take SIGUSR1 and hand it on to the step
+set -f  # the launch words are never file patterns
+$XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m mpi4py -m xraymass train --fold "$fold" --config "${XRAYMASS_CONFIG:-pipeline/demo.yaml}" "$@" &
+step=$!
+trap 'echo "[train_fold.sh] SIGUSR1: passed on to the training step"; kill -USR1 "$step" 2>/dev/null || true' USR1
+status=0
+while :; do
+  wait "$step" && status=0 || status=$?
+  kill -0 "$step" 2>/dev/null || break  # wait returned for a trapped signal: the step still runs
+done
+trap - USR1
+if ((status == REQUEUE)); then
+  echo "[train_fold.sh] the training step stopped at a checkpoint; requeueing job $SLURM_JOB_ID"
+  scontrol requeue "$SLURM_JOB_ID"
+  exit 0
+fi
+exit "$status"

@@ -16,8 +16,9 @@ from conftest import REPO, xraymass
 from xraymass.errors import ConfigError
 from xraymass.sites.config_schema import STAGES
 from xraymass.sites.options import check_options
+from xraymass.sites.launch import generated_files_of
 from xraymass.sites.site import load_site, site_names
-from xraymass.sites.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command
+from xraymass.sites.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command, warning_seconds
 
 REAL_SITES = ("perlmutter", "frontier", "alps", "juwels-booster", "vista", "lumi")
 REQUIRED = ("local", "generic", *REAL_SITES)
@@ -29,7 +30,7 @@ def account(monkeypatch):
     monkeypatch.setenv("XRAYMASS_ACCOUNT", "abc123")
 
 
-def copy_home(tmp_path: Path) -> Path:
+def copy_home(tmp_path: Path) -> Path:  # noqa: E302
     """A repository copy with the real jobs/ and site_configs/, for sites edited by a test."""
     home = tmp_path / "home"
     shutil.copytree(REPO / "jobs", home / "jobs")
@@ -50,52 +51,124 @@ def test_all_required_sites_exist():
     assert set(REQUIRED) <= set(site_names(REPO))
 
 
-@pytest.mark.parametrize("name", SITES)
-def test_site_config_validates(name, account):
-    site = load_site(name, REPO)
+def check_site(home: Path, name: str) -> None:
+    """The static checks of one site (docs/sites.md "How the site configs are checked"): site.yaml loads and
+    cites its sources, every stage has a time limit and gives every resource its job script's header asks for,
+    env.sh (and the EDF file) are what site.yaml generates, and env.sh sourced as a job does it exports the
+    launch line of site.yaml."""
+    site = load_site(name, home)
     assert site.cfg.site["name"] == name
     for stage in STAGES:
         argv = site.sbatch_argv(stage)
         assert any(a.startswith("--time=") for a in argv), f"{name}: {stage} has no time limit"
         assert all(a.startswith("--") and " " not in a for a in argv)
-    if name not in ("local", "generic"):
-        assert site.sbatch_argv("train")[0] == "--account=abc123"
-        assert site.cfg.software["mode"] == "container"
-        text = (site.directory / "site.yaml").read_text()
-        cited = re.search(r"https://[a-z.-]+\.(gov|ch|de|edu|eu)/", text)
-        assert cited, f"{name}: site.yaml cites no documentation page"
+    if name != "local":
+        assert re.search(r"https://[A-Za-z0-9.-]+\.[a-z]{2,}/", (site.directory / "site.yaml").read_text()), \
+            f"{name}: site.yaml cites no documentation page"
+    for path, text in generated_files_of(name, home).items():
+        assert path.is_file() and path.read_text() == text, \
+            f"{path} is not what {name}/site.yaml generates: run python -m xraymass.sites.launch {name}"
+    check_env_sh(site, home)
+    check_headers(site, home)
+
+
+def check_env_sh(site, home: Path) -> None:
+    """env.sh parses, and sourced under `set -euo pipefail` per stage it exports the launch line of site.yaml."""
+    assert subprocess.run(["bash", "-n", str(site.env_sh)]).returncode == 0
+    software, mpi = site.cfg.software, site.cfg.mpi
+    for stage in STAGES:
+        probe = (
+            'module() { echo "module $*" >&2; }\n'  # Lmod/Tcl modules are absent here: record the loads
+            "set -euo pipefail\n"
+            f'XRAYMASS_STAGE={stage} source "{site.env_sh}"\n'
+            'printf "%s\\n" "$XRAYMASS_LAUNCH" "$XRAYMASS_EXEC"\n')
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "XRAYMASS_HOME": str(home),
+               "XRAYMASS_ACCOUNT": "abc123", "SLURM_CPUS_PER_TASK": "7"}
+        out = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        launch, exec_prefix = (out.stdout.splitlines() + ["", ""])[:2]
+        loaded = [line.split(" ", 2)[2] for line in out.stderr.splitlines() if line.startswith("module load ")]
+        assert " ".join(loaded).split() == software["modules"]
+        words = launch.split()
+        srun = getattr(site.cfg, f"slurm_{stage}")["srun"]
+        if mpi["launcher"] == "ibrun":
+            assert words == ["ibrun"]
+        else:
+            assert words[:3] == ["srun", f"--mpi={mpi['srun_mpi']}", "--cpus-per-task=7"]
+            assert all(f"--{k}={v}" in words for k, v in srun.items())
+        exec_words = exec_prefix.split()
+        if getattr(site.cfg, f"slurm_{stage}")["gpu_select"] == "rocr_localid":
+            assert exec_words[0] == str(home / "jobs" / "select_gpu.sh")
+            exec_words = exec_words[1:]
+        if software["step_env"]:
+            assert exec_words[0] == "env"
+            exec_words = exec_words[1 + len(software["step_env"]):]
+        if software["mode"] != "container":
+            assert exec_words == []
+            continue
+        runtime = software["runtime"]
+        if runtime == "container-engine":
+            assert f"--environment={site.directory / 'xraymass.toml'}" in words and exec_words == []
+            continue
+        image = software["container"] if runtime in ("podman-hpc", "shifter") else str(home / software["container"])
+        if runtime in ("apptainer", "singularity"):
+            assert exec_words[:2] == [runtime, "exec"] and exec_words[-1] == image
+            assert {"nvidia": "--nv", "amd": "--rocm"}[software["gpu"]] in exec_words
+            binds = exec_words[exec_words.index("--bind") + 1].split(",")
+            assert binds == [str(home), *(b.replace("${XRAYMASS_ACCOUNT}", "abc123") for b in software["binds"])]
+        elif runtime == "podman-hpc":
+            assert exec_words[:3] == ["podman-hpc", "run", "--rm"] and exec_words[-1] == image
+            assert ("--gpu" in exec_words) == (software["gpu"] == "nvidia")
+            for b in software["binds"]:
+                assert f"--volume={b}:{b}" in exec_words
+        elif runtime == "shifter":
+            assert exec_words[0] == "shifter" and f"--image={image}" in exec_words
+
+
+def check_headers(site, home: Path) -> None:
+    """Every resource a job script's #SBATCH header asks for is given again by the site (the command line wins over
+    the header; a header --ntasks would otherwise cap a site's --ntasks-per-node), and no header uses an option the
+    site refuses (a header line cannot be removed from the command line)."""
+    refused = set(site.cfg.slurm["unsupported"])
+    for stage in STAGES:
+        script = home / "jobs" / SCRIPTS[stage]
+        for option in sbatch_header(script):
+            assert option not in refused, f"{script.name} asks for --{option}, which {site.name} refuses"
+            if option in RESOURCE_OPTIONS:
+                assert option in site.options[stage], \
+                    f"{site.name}: slurm_{stage} does not set --{option} ({script.name} does)"
 
 
 @pytest.mark.parametrize("name", SITES)
-def test_env_sh_sets_what_the_job_scripts_use(name, account):
-    """env.sh parses, and sourced under `set -euo pipefail` it exports the srun plugin and exec prefix of site.yaml."""
-    site = load_site(name, REPO)
-    assert subprocess.run(["bash", "-n", str(site.env_sh)]).returncode == 0
-    probe = (
-        'module() { echo "module $*" >&2; }\n'  # Lmod/Tcl modules are absent here: record the loads
-        "set -euo pipefail\n"
-        f'source "{site.env_sh}"\n'
-        'printf "%s\\n" "$XRAYMASS_SRUN_MPI" "$XRAYMASS_EXEC"\n')
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "XRAYMASS_HOME": str(REPO),
-           "XRAYMASS_ACCOUNT": "abc123"}
-    if name == "local":
-        env["SLURM_CONF"] = "/nonexistent/slurm.conf"
-    out = subprocess.run(["bash", "-c", probe], env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    srun_mpi, exec_prefix = out.stdout.splitlines()[:2]
-    software = site.cfg.software
-    assert srun_mpi == site.cfg.mpi["srun_mpi"]
-    loaded = [line.split(" ", 2)[2] for line in out.stderr.splitlines() if line.startswith("module load ")]
-    assert " ".join(loaded).split() == software["modules"]
-    if software["mode"] != "container":
-        assert exec_prefix == ""
-        return
-    words = exec_prefix.split()
-    assert words[:2] == [software["runtime"], "exec"]
-    assert {"nvidia": "--nv", "amd": "--rocm"}[software["gpu"]] in words
-    assert words[-1] == str(REPO / software["container"])
-    binds = words[words.index("--bind") + 1].split(",")
-    assert binds == [str(REPO), *software["binds"]]
+def test_site_passes_the_static_checks(name, account):
+    check_site(REPO, name)
+
+
+def test_real_sites_name_their_account(account):
+    for name in REAL_SITES:
+        site = load_site(name, REPO)
+        assert site.sbatch_argv("halos")[0] == "--account=abc123"
+    assert load_site("perlmutter", REPO).sbatch_argv("train")[0] == "--account=abc123_g"  # NERSC's GPU allocation
+
+
+def test_generated_files_keep_variables_as_variables(monkeypatch):
+    """${XRAYMASS_ACCOUNT} in site.yaml stays a variable in env.sh: the value of the shell that wrote it never does."""
+    monkeypatch.setenv("XRAYMASS_ACCOUNT", "someone_else")
+    text = generated_files_of("lumi", REPO)[REPO / "site_configs" / "lumi" / "env.sh"]
+    assert "/scratch/${XRAYMASS_ACCOUNT}" in text and "someone_else" not in text
+    import os as _os
+    assert _os.environ["XRAYMASS_ACCOUNT"] == "someone_else"
+
+
+def test_warning_time_scales_with_the_time_limit():
+    assert warning_seconds(12 * 3600) == 600
+    assert warning_seconds(30 * 60) == 180
+    assert warning_seconds(10 * 60) == 60
+    assert warning_seconds(60) == 30
+    site = load_site("local", REPO)
+    argv = sbatch_command(Step("train", "0-9"), site, REPO, "ALL", [])
+    assert "--signal=B:USR1@600" in argv  # local train: 4 h
+    assert not any(a.startswith("--signal") for a in sbatch_command(Step("halos"), site, REPO, "ALL", []))
 
 
 @pytest.mark.parametrize("name", SITES)
@@ -108,7 +181,8 @@ def test_site_files_and_job_scripts_exist(name, account):
         text = script.read_text()
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
         assert 'site_configs/${XRAYMASS_SITE:-local}/env.sh' in text
-        assert re.search(r'^srun (--mpi="\$XRAYMASS_SRUN_MPI" )?\$XRAYMASS_EXEC python -m ', text, re.M), script
+        assert f"XRAYMASS_STAGE={stage}" in text
+        assert re.search(r'^\$XRAYMASS_LAUNCH \$XRAYMASS_EXEC python -m ', text, re.M), script
         assert re.search(r"^#SBATCH --output=logs/%x-(%j|%A_%a)\.out$", text, re.M), script
     jobqueue = site.directory / site.cfg.dask["jobqueue"]
     if name == "local" and not jobqueue.is_file():
@@ -130,22 +204,6 @@ def sbatch_header(script: Path) -> dict[str, str]:
     """The long options of a job script's #SBATCH lines: {'ntasks': '2', 'requeue': ''}."""
     lines = re.findall(r"^#SBATCH --([a-z-]+)(?:=(\S*))?", script.read_text(), re.M)
     return {name: value for name, value in lines}
-
-
-@pytest.mark.parametrize("name", SITES)
-def test_site_options_override_the_job_scripts_resources(name, account):
-    """Every resource a job script's #SBATCH header asks for is given again by the site (the command line wins over
-    the header; a header --ntasks would otherwise cap a site's --ntasks-per-node), and no header uses an option the
-    site refuses (a header line cannot be removed from the command line)."""
-    site = load_site(name, REPO)
-    refused = set(site.cfg.slurm["unsupported"])
-    for stage in STAGES:
-        script = REPO / "jobs" / SCRIPTS[stage]
-        for option in sbatch_header(script):
-            assert option not in refused, f"{script.name} asks for --{option}, which {name} refuses"
-            if option in RESOURCE_OPTIONS:
-                assert option in site.options[stage], \
-                    f"{name}: slurm_{stage} does not set --{option} ({script.name} does)"
 
 
 def test_unsupported_options_are_refused(tmp_path, account):
@@ -190,7 +248,7 @@ def test_injection_attempts_are_refused(tmp_path, account, section, key, value, 
 
 def test_injection_through_the_account_variable_is_refused(monkeypatch):
     monkeypatch.setenv("XRAYMASS_ACCOUNT", "m1234 --wrap=id")
-    with pytest.raises(ConfigError, match=r"'slurm\.account' = 'm1234 --wrap=id' is not allowed"):
+    with pytest.raises(ConfigError, match=r"account' = 'm1234 --wrap=id(_g)?' is not allowed"):
         load_site("perlmutter", REPO)
 
 
@@ -211,6 +269,7 @@ def test_values_reach_sbatch_as_single_argv_elements(tmp_path, account):
     argv = sbatch_command(Step("train", "0-9"), site, home, "ALL,XRAYMASS_SITE=perlmutter", ["train.max_epochs=2"],
                           dependency="42")
     assert argv[:3] == ["sbatch", "--parsable", "--account=abc123"]
+    assert "--kill-on-invalid-dep=yes" in argv
     assert "--constraint=gpu&hbm80g" in argv and "--time=1-00:00:00" in argv
     assert argv.index("--dependency=afterok:42") < argv.index(str(home / "jobs" / "train_fold.sh"))
     assert argv[argv.index(str(home / "jobs" / "train_fold.sh")):] == [str(home / "jobs" / "train_fold.sh"),
@@ -224,7 +283,7 @@ def test_exports_refuse_commas_and_whitespace(tmp_path, account):
     with pytest.raises(ConfigError, match="cannot carry"):
         job_exports(tmp_path / "a b.yaml", site, REPO)
     assert job_exports(tmp_path / "c.yaml", site, REPO) == \
-        f"ALL,XRAYMASS_CONFIG={tmp_path / 'c.yaml'},XRAYMASS_SITE=local,XRAYMASS_HOME={REPO}"
+        f"ALL,XRAYMASS_CONFIG={tmp_path / 'c.yaml'},XRAYMASS_SITE=local,XRAYMASS_HOME={REPO},XRAYMASS_ACCOUNT=abc123"
 
 
 def test_array_spec():
@@ -291,7 +350,9 @@ def test_submit_reports_sbatch_failure_in_one_line(slurm, tmp_path, write_config
     env = dict(slurm, XRAYMASS_HOME=str(home))
     out = xraymass("submit", "--site", "local", "--config", str(write_config()), "--hold", env=env, cwd=tmp_path)
     assert out.returncode == 1
-    assert out.stderr.count("\n") == 1 and "sbatch of the halos job failed" in out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert "sbatch --test-only refused the chain, nothing submitted: halos:" in out.stderr
+    assert "invalid partition" in out.stderr.lower()  # SLURM's own reason, whole
     assert out.stdout == ""
 
 
@@ -322,7 +383,7 @@ def make_store(cfg_path: Path, *, halos=True, events=(True, True, True), stamps=
 def dry_run(config: Path, *extra: str) -> list[list[str]]:
     out = xraymass("submit", "--site", "local", "--config", str(config), "--dry-run", *extra)
     assert out.returncode == 0, out.stderr
-    return [shlex.split(line) for line in out.stdout.splitlines()]
+    return [shlex.split(line) for line in out.stdout.splitlines() if not line.startswith("#")]
 
 
 def stage_of(argv: list[str]) -> str:
@@ -371,9 +432,72 @@ def test_submit_finished_run_and_from_stage(write_config):
 
 def test_submit_container_site_needs_its_image(tmp_path, write_config, account):
     env = dict(os.environ, XRAYMASS_ACCOUNT="abc123", XRAYMASS_IMAGE=str(tmp_path / "missing.sif"))
-    out = xraymass("submit", "--site", "perlmutter", "--config", str(write_config()), env=env, cwd=tmp_path)
+    out = xraymass("submit", "--site", "frontier", "--config", str(write_config()), env=env, cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "container image" in out.stderr and "missing.sif" in out.stderr
-    dry = xraymass("submit", "--site", "perlmutter", "--config", str(write_config()), "--dry-run", env=env)
+    dry = xraymass("submit", "--site", "frontier", "--config", str(write_config()), "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
-    assert "--constraint=gpu" in dry.stdout and "--account=abc123" in dry.stdout
+    assert "--gpus-per-task=1" in dry.stdout and "--account=abc123" in dry.stdout
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
+    """The launch line `xraymass submit --dry-run` prints for each stage is the one the job scripts build from env.sh."""
+    from xraymass.sites.launch import COMMANDS, launch_line
+
+    site = load_site(name, REPO)
+    for stage in STAGES:
+        probe = ('module() { :; }\nset -euo pipefail\n'
+                 f'XRAYMASS_STAGE={stage} source "{site.env_sh}"\necho $XRAYMASS_LAUNCH $XRAYMASS_EXEC\n')
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "XRAYMASS_HOME": str(REPO),
+               "XRAYMASS_ACCOUNT": "abc123", "XRAYMASS_IMAGE": "$XRAYMASS_IMAGE",
+               "SLURM_CPUS_PER_TASK": "$SLURM_CPUS_PER_TASK"}
+        out = subprocess.run(["bash", "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        built = out.stdout.strip().replace(str(tmp_path), "$PWD").replace(str(REPO), "$XRAYMASS_HOME")
+        shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + COMMANDS.get(stage, f"python -m xraymass {stage}"))
+        assert built.split() == shown.split(), (name, stage)
+
+
+@pytest.mark.parametrize("name", REAL_SITES)
+def test_docs_list_every_option_with_its_source(name, account):
+    """docs/sites.md has, per site, a row for every sbatch and srun option of its stages, with each value and a page."""
+    docs = (REPO / "docs" / "sites.md").read_text()
+    section = docs.split(f"#### {name}\n", 1)[1].split("\n#### ", 1)[0].split("\nPoints to check", 1)[0]
+    rows = {row.split("|")[1].strip(): row for row in section.splitlines() if row.startswith("| `")}
+    site = load_site(name, REPO)
+    for stage in STAGES:
+        for arg in site.sbatch_argv(stage)[1:]:
+            key, _, value = arg.partition("=")
+            assert f"`{key}`" in rows, f"docs/sites.md: no row for {key} of {name}"
+            assert f"`{value}` (" in rows[f"`{key}`"] and "https://" in rows[f"`{key}`"], (name, arg)
+        for key, value in site.srun[stage].items():
+            assert any(f"`srun --{key}`" in r and f"`{value}` ({stage})" in r for r in section.splitlines()), (name, key)
+
+
+def test_submit_site_set_overrides_the_site_for_this_submission(write_config):
+    config = write_config()
+    commands = dry_run(config, "--site-set", "dask.n_workers=1",
+                       "--site-set", 'slurm_train.options={ntasks: 1, cpus-per-task: 2, mem: 4G, time: "00:20:00"}')
+    train, stamps = commands[STAGES.index("train")], commands[STAGES.index("stamps")]
+    assert "--time=00:20:00" in train and "--signal=B:USR1@120" in train  # the warning follows the new limit
+    assert stamps[stamps.index("dask.n_workers=1") - 1] == "--site-set"  # the stamps job reads dask from the site
+    assert not any("--site-set" in c for c in train)
+
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("site", "description", "ok\nrm -rf ~", r"'site\.description' must be one line"),
+    ("software", "venv", '.venv"; touch pwned; "', r"'software\.venv' = .* is not allowed"),
+    ("software", "env", {"A": "$(touch pwned)"}, r"'software\.env\.A' = .* is not allowed"),
+    ("software", "step_env", {"X; touch pwned": "1"}, r"'software\.step_env' name .* is not allowed"),
+    ("software", "runtime_flags", ["--nv; touch pwned"], r"'software\.runtime_flags' entry .* is not allowed"),
+    ("software", "module_use", ["/appl $(id)"], r"'software\.module_use' entry .* is not allowed"),
+    ("slurm_train", "srun", {"cpu-bind": "cores; id"}, r"'slurm_train\.srun\.cpu-bind' = .* is not allowed"),
+    ("resources", "scratch_dir", "/tmp/$(id)x", r"'resources\.scratch_dir' = .* is not allowed"),
+])
+def test_values_written_into_env_sh_are_refused_when_not_plain(tmp_path, account, section, key, value, message):
+    home = copy_home(tmp_path)
+    edit_site(home, "lumi", section, key, value)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_site("lumi", home)
+    assert "\n" not in str(err.value)

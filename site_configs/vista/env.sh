@@ -1,8 +1,13 @@
-# TACC Vista: sourced by every job script (jobs/*.sh) after `set -euo pipefail`.
-# Apptainer comes from the tacc-apptainer module; the host's srun starts the container's OpenMPI
-# ranks through PMIx (hybrid model, docs/container.md).
+# GENERATED from site_configs/vista/site.yaml by `python -m xraymass.sites.launch vista`: do not edit;
+# edit site.yaml and run that command. Sourced by every job script (jobs/*.sh) after
+# `set -euo pipefail`, with XRAYMASS_STAGE set; the jobs run
+#   $XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m xraymass <stage> ...
+# TACC Vista - Grace-Grace nodes for the CPU stages, Grace-Hopper (1 H100 per node) for training
 module load tacc-apptainer
+export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 export XRAYMASS_IMAGE=${XRAYMASS_IMAGE:-$XRAYMASS_HOME/xraymass-aarch64.sif}
 export XRAYMASS_SRUN_MPI=pmix
-export XRAYMASS_EXEC="apptainer exec --nv --bind $XRAYMASS_HOME,/scratch,/work $XRAYMASS_IMAGE"
-export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
+stage_launch="" stage_exec=""
+export XRAYMASS_LAUNCH="ibrun $stage_launch"
+export XRAYMASS_EXEC="${stage_exec}apptainer exec --nv --bind $XRAYMASS_HOME,/scratch,/work $XRAYMASS_IMAGE"
+unset stage_launch stage_exec

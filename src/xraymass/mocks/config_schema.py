@@ -23,8 +23,9 @@ SECTIONS = {
         "sky_center_deg": Key(list, [30.0, 45.0], "RA, Dec (deg) of the pointing, placed on each halo centre "
                               "(not given in the paper; the field is far from the Galactic plane)",
                               item=float, length=2, lo=-90.0, hi=360.0),
-        "scratch_dir": Key(str, "", "node-local directory for per-halo intermediate files ('' = $TMPDIR, "
-                           "else the system temporary directory); removed after each halo"),
+        "scratch_dir": Key(str, "", "node-local directory for per-halo intermediate files, removed after each halo; "
+                           "a machine value: '' takes the site's resources.scratch_dir, else $TMPDIR, else the "
+                           "system temporary directory"),
     },
     "physics": {
         "data": Key(str, "auto", "'real': APEC tables and Chandra responses, fail if absent; 'embedded': the "

@@ -152,7 +152,7 @@ class HaloObserver:
         self.mocks, self.seed = cfg.mocks, cfg.run["seed"]
         self.geometry = observation_geometry(self.mocks, cfg.cosmology["name"])
         self.cosmology = yt_cosmology(cfg.cosmology["name"])
-        self.scratch = scratch_dir(self.mocks["scratch_dir"])
+        self.scratch = scratch_dir(self.mocks["scratch_dir"] or site_scratch_dir())
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
         self.events = open_store(cfg.store_path, "r+")["events"]
@@ -184,9 +184,17 @@ class HaloObserver:
         }
 
 
+def site_scratch_dir() -> str:
+    """The site's node-local scratch folder (resources.scratch_dir of $XRAYMASS_SITE, else local); '' for none."""
+    from ..sites.site import load_site
+
+    return load_site(None).cfg.resources["scratch_dir"]
+
+
 def scratch_dir(configured: str) -> str | None:
-    """Where per-halo files go: mocks.scratch_dir, else $TMPDIR, else the system default (None)."""
-    where, what = (configured, "mocks.scratch_dir") if configured else (os.environ.get("TMPDIR", ""), "$TMPDIR")
+    """Where per-halo files go: mocks.scratch_dir or the site's resources.scratch_dir, else $TMPDIR, else the
+    system default (None)."""
+    where, what = (configured, "mocks.scratch_dir or the site's resources.scratch_dir") if configured else (os.environ.get("TMPDIR", ""), "$TMPDIR")
     if where and not Path(where).is_dir():
         raise InputError(f"{what}: scratch directory {where} does not exist")
     return where or None

@@ -49,24 +49,37 @@ PATTERNS: dict[str, str] = {
     "time": _TIME,
     "licenses": _LIST,
 }
+# srun options a stage's step may carry (slurm_<stage>.srun): task and GPU binding
+SRUN_PATTERNS: dict[str, str] = {
+    "cpu-bind": r"(verbose,)?(none|cores|threads|sockets|ldoms|rank|(map_cpu|mask_cpu|map_ldom|mask_ldom):"
+                r"(0x)?[0-9A-Fa-f]+(,(0x)?[0-9A-Fa-f]+)*)",
+    "gpu-bind": r"(verbose,)?(none|closest|single:[0-9]{1,3}|(map_gpu|mask_gpu):(0x)?[0-9A-Fa-f]+(,(0x)?[0-9A-Fa-f]+)*)",
+    "distribution": r"(block|cyclic|plane=[0-9]{1,3}|arbitrary)(:(block|cyclic|fcyclic))?",
+    "hint": PATTERNS["hint"],
+}
 FLAGS = ("exclusive",)  # options without a value, written `exclusive: true`
 MAX_LENGTH = 200
 
 
-def check_options(options: dict[str, Any], path: Path | str, where: str) -> dict[str, str | bool]:
-    """Return the options with values as strings (flags as True); raise ConfigError on the first bad one."""
+def check_options(options: dict[str, Any], path: Path | str, where: str,
+                  patterns: dict[str, str] | None = None) -> dict[str, str | bool]:
+    """Return the options with values as strings (flags as True); raise ConfigError on the first bad one.
+
+    patterns: the allowed option names and their value patterns (default: sbatch's, PATTERNS)."""
+    patterns = PATTERNS if patterns is None else patterns
+    flags = FLAGS if patterns is PATTERNS else ()
     checked: dict[str, str | bool] = {}
     for name, value in options.items():
         key = f"{where}.{name}"
-        if name in FLAGS:
+        if name in flags:
             if value is not True:
                 raise ConfigError(f"{path}: '{key}' = {value!r} is not allowed; expected true (a flag)")
             checked[name] = True
             continue
-        pattern = PATTERNS.get(name) if isinstance(name, str) else None
+        pattern = patterns.get(name) if isinstance(name, str) else None
         if pattern is None:
-            raise ConfigError(f"{path}: sbatch option '{key}' is not allowed; allowed: "
-                              f"{', '.join(sorted([*PATTERNS, *FLAGS]))}")
+            raise ConfigError(f"{path}: {'sbatch' if patterns is PATTERNS else 'srun'} option '{key}' is not "
+                              f"allowed; allowed: {', '.join(sorted([*patterns, *flags]))}")
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ConfigError(f"{path}: '{key}' = {value!r} is not allowed; expected a string or an integer")
         text = str(value)

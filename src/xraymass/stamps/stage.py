@@ -51,7 +51,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     n_workers = 0
     if len(todo):
         with dask_client(site.cfg.dask, site.directory) as client:
-            stamp_clusters(client, cfg.store_path, stamps, halo_ids, todo, cfg.stamps)
+            stamp_clusters(client, cfg.store_path, stamps, halo_ids, todo,
+                           {**cfg.stamps, "block_events": cfg.stamps["block_events"] or site.cfg.resources["block_events"]})
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
     finish(stamps, cfg, n_workers, events["physics_data"])
     return 0

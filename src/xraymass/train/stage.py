@@ -2,20 +2,21 @@
 
 One process, or one Horovod rank per GPU under srun/mpirun/horovodrun. A fold whose predictions
 are complete is skipped; a fold with checkpoints resumes from the latest. SIGUSR1 (SLURM's
-warning before the time limit) stops after the current epoch's checkpoint and requeues the job.
+warning before the time limit) stops after the current epoch's checkpoint with exit status 75
+(REQUEUED); the batch script (jobs/train_fold.sh), on the host, requeues the job. The step itself
+never calls scontrol: inside a container it has neither the host's slurm.conf nor munge.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import os
-import subprocess
 import sys
 
 from ..config import Config
 from ..errors import InputError
 
-REQUEUED = 75  # exit status of a run stopped to be requeued (EX_TEMPFAIL)
+REQUEUED = 75  # exit status of a run stopped to be requeued (EX_TEMPFAIL); jobs/train_fold.sh requeues on it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,11 +90,11 @@ def write_outputs(cfg, stamps, split, fold_dir, result, rows, pred, ranks: int) 
 
 
 def requeue(workers, fold: int, epoch: int) -> int:
-    """After a SIGUSR1 stop: requeue this SLURM job (rank 0), or tell the user to run the same command."""
+    """After a SIGUSR1 stop: exit REQUEUED, for the batch script on the host to requeue the job (or, outside
+    SLURM, tell the user to run the same command)."""
     job = os.environ.get("SLURM_JOB_ID")
     if workers.is_root:
         print(f"[train] fold {fold}: stopped after the checkpoint of epoch {epoch}; "
-              + (f"requeueing job {job}" if job else "run the same command to resume"), file=sys.stderr, flush=True)
-        if job:
-            subprocess.run(["scontrol", "requeue", job], check=False)
+              + (f"requeueing job {job} (exit {REQUEUED}: the batch script requeues it)" if job
+                 else "run the same command to resume"), file=sys.stderr, flush=True)
     return REQUEUED
