@@ -138,6 +138,15 @@ def test_demo_comments_every_number_it_changes(monkeypatch):
         assert "#" in line, f"demo.yaml: {section}.{key} differs from paper.yaml without a comment"
 
 
+def test_science_yaml_is_the_demo_at_the_papers_size():
+    """pipeline/science.yaml (`make science`) repeats demo.yaml but for the keys it states: no drift."""
+    demo = load_config(DEMO).to_dict()
+    science = load_config(REPO / "pipeline" / "science.yaml").to_dict()
+    differ = {(s, k) for s in demo for k in demo[s] if demo[s][k] != science[s][k]}
+    assert differ == {("run", "name"), ("synthetic", "n_halos"), ("train", "max_epochs")}
+    assert science["synthetic"]["n_halos"] == 329
+
+
 def test_site_configs_validate():
     for site_yaml in sorted((REPO / "site_configs").glob("*/site.yaml")):
         raw = yaml.safe_load(site_yaml.read_text())
