@@ -92,7 +92,7 @@ def render_report(summary: dict[str, Any]) -> str:
 
 
 def _ci(values: Any, digits: int = 3) -> str:
-    return "—" if not values else f"{values[0]:.{digits}f}-{values[1]:.{digits}f}"
+    return "—" if not values else f"{values[0]:.{digits}f}, {values[1]:.{digits}f}"
 
 
 def _hist(fit: dict[str, Any]) -> str:
@@ -138,7 +138,8 @@ def _evaluate_section(ev: dict[str, Any]) -> list[str]:
                       "values stand alone."]
     unconverged = ev.get("unconverged_folds") or []
     if unconverged:
-        lines += ["", f"Folds whose validation never met the stopping rule (the last epoch's model was kept): "
+        lines += ["", f"Folds whose validation never met the stopping rule's criteria by train.max_epochs (the rule's "
+                      f"fallback epoch was kept, docs/train.md): "
                       f"{', '.join(str(k) for k in unconverged)}."]
     bands = ", ".join(f"{name} {a:g}-{b:g}%" for name, (a, b) in LITERATURE_BANDS_PERCENT.items())
     lines += ["", f"Literature (the paper's context): {bands}.", "",
