@@ -14,7 +14,7 @@ from ..config import Config
 from ..provenance import write_effective_config
 from . import figures
 from .metrics import Fit, best_fold, fit_gaussian, in_mass_range
-from .predictions import Predictions, load_predictions
+from .predictions import Predictions, load_predictions, stored_n_folds
 from .report import results_dir, write_part
 
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
-    predictions = load_predictions(cfg.store_path, cfg.stamps["n_folds"])
+    predictions = load_predictions(cfg.store_path, stored_n_folds(cfg))
     summary = evaluate(predictions, **cfg.evaluate)
     summary["figures"] = write_figures(results_dir(cfg), predictions, summary, cfg.evaluate["fit_bin_width_dex"])
     write_part(cfg, "evaluate", summary)
@@ -91,3 +91,25 @@ def print_summary(summary: dict) -> None:
 
 def _num(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of results/evaluate.json, summary.json and its figures."""
+    import json
+    from pathlib import Path
+
+    part = run_dir / "results" / "evaluate.json"
+    if not part.is_file():
+        return "not run", []
+    problems = []
+    try:
+        summary = json.loads(part.read_text())
+    except (OSError, ValueError) as err:
+        return "unreadable", [f"{part}: not readable JSON ({type(err).__name__})"]
+    for name in summary.get("figures", []):
+        if not (run_dir / "results" / Path(name).name).is_file():
+            problems.append(f"{run_dir / 'results' / Path(name).name}: figure missing")
+    for path in (run_dir / "results" / "summary.json", run_dir / "evaluate.config.yaml"):
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+    return f"{summary.get('n_images', '?')} images of {summary.get('n_clusters', '?')} clusters", problems

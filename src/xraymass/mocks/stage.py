@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import COMPLETE, is_complete, mark_complete, open_store
+from ..store import (COMPLETE, check_settings, is_complete, mark_complete, open_store, read_verified,
+                     record_settings, remove_leftovers, write_array)
+from .config_schema import SETTINGS
 
 STAGE = "mocks"
 CATALOGUE_ARRAYS = ("halo_id", "n_gas", "m500c", "centre", "r500c")
@@ -47,6 +49,7 @@ def run(cfg, args) -> int:
     quiet_libraries()
     phys = resolve_physics_on_every_rank(ctx, cfg)
     observer = HaloObserver(cfg, phys, ranks=ctx.size, rank=ctx.rank)
+    ctx.barrier()  # every rank has removed its node's leftover scratch before any halo starts
     tally = Tally(Progress(STAGE, len(plan.tasks), enabled=ctx.is_root), ctx.size)
     run_queue(ctx, plan.tasks, observer, on_result=tally)
     ctx.barrier()
@@ -66,11 +69,18 @@ class Plan:
 
 def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     """Read the catalogue, check the selection, create `events/`, skip complete halos, order by cost."""
+    from ..halos.config_schema import settings
+
     root = open_store(cfg.store_path, "r+")
     catalogue = read_catalogue(root, cfg.store_path)
+    check_settings(root["halos"], cfg, settings(cfg), f"{cfg.store_path}/halos", STAGE)
     ids = catalogue["halo_id"]
     rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
     events = root.require_group("events")
+    if "settings" in events.attrs:
+        check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/events", STAGE)
+    else:
+        record_settings(events, cfg, SETTINGS)
     done = {name for name, group in events.groups() if is_complete(group)}
     tasks = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
               "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
@@ -94,10 +104,7 @@ def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
     missing = [name for name in CATALOGUE_ARRAYS if name not in halos]
     if missing:
         raise StoreError(f"{path}/halos: arrays {', '.join(missing)} are missing (store schema: docs/store.md)")
-    try:
-        return {name: halos[name][...] for name in CATALOGUE_ARRAYS}
-    except Exception as err:
-        raise StoreError(f"{path}/halos: not readable ({type(err).__name__}: {err})") from None
+    return {name: read_verified(halos[name], f"{path}/halos/{name}") for name in CATALOGUE_ARRAYS}
 
 
 def _rows_of(ids: np.ndarray, wanted: list[int], path: Path) -> np.ndarray:
@@ -152,7 +159,7 @@ class HaloObserver:
         self.mocks, self.seed = cfg.mocks, cfg.run["seed"]
         self.geometry = observation_geometry(self.mocks, cfg.cosmology["name"])
         self.cosmology = yt_cosmology(cfg.cosmology["name"])
-        self.scratch = scratch_dir(self.mocks["scratch_dir"])
+        self.scratch = run_scratch(scratch_dir(self.mocks["scratch_dir"]), cfg.store_path)
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
         self.events = open_store(cfg.store_path, "r+")["events"]
@@ -192,6 +199,54 @@ def scratch_dir(configured: str) -> str | None:
     return where or None
 
 
+def run_scratch(base: str | None, store_path: Path) -> str:
+    """This run's own directory in the scratch area, emptied of what a killed run left there.
+
+    Named after the store, so a rerun of the stage finds (and removes) the per-halo directories of
+    an earlier, killed run on this node, and never touches another run's. Every rank cleans before
+    the queue starts (the caller's barrier), so nothing of this run is removed while in use."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(str(Path(store_path).resolve()).encode()).hexdigest()[:12]
+    directory = Path(base or tempfile.gettempdir()) / f"xraymass-mocks-{digest}"
+    removed = remove_leftovers(directory, "xraymass-h*") if directory.is_dir() else []
+    if removed:
+        print(f"[{STAGE}] removed {len(removed)} scratch directories left by a killed run in {directory}",
+              file=sys.stderr, flush=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    return str(directory)
+
+
+def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of `events/` and the stage's effective config."""
+    from ..store import verify_array
+
+    if "events" not in root:
+        return "not run", []
+    events, problems = root["events"], []
+    where = f"{store_path}/events"
+    if not is_complete(events):
+        problems.append(f"{where}: not complete (run `xraymass mocks` again; it resumes)")
+    n_halos = n_events = 0
+    for name, group in sorted(events.groups()):
+        n_halos += 1
+        if not is_complete(group):
+            problems.append(f"{where}/{name}: not complete")
+            continue
+        for array in ("x", "y", "energy"):
+            try:
+                verify_array(group[array], f"{where}/{name}/{array}", block_rows=EVENT_CHUNK_ROWS)
+                n_events += group[array].shape[0] if array == "x" else 0
+            except KeyError:
+                problems.append(f"{where}/{name}/{array}: missing")
+            except Exception as err:  # StoreError, or zarr's own on damaged metadata
+                problems.append(str(err))
+    if not (run_dir / f"{STAGE}.config.yaml").is_file():
+        problems.append(f"{run_dir / (STAGE + '.config.yaml')}: the effective config of the stage is missing")
+    return f"{n_halos} halos, {n_events} events", problems
+
+
 def group_name(halo_id: int) -> str:
     return f"h{halo_id:08d}"
 
@@ -212,8 +267,8 @@ def write_halo_events(events_group, task: dict[str, Any], events, attrs: dict[st
     chunk = max(min(len(x), EVENT_CHUNK_ROWS), 1)
     shard = -(-max(len(x), 1) // chunk) * chunk
     for key, data in (("x", x), ("y", y), ("energy", energy)):
-        group.create_array(key, data=data, chunks=(chunk,), shards=(shard,),
-                           chunk_key_encoding={"name": "default", "separator": "."})
+        write_array(group, key, data, chunks=(chunk,), shards=(shard,),
+                    chunk_key_encoding={"name": "default", "separator": "."})
     group.attrs.update({**attrs, "offsets": offsets})
     mark_complete(group)
 
