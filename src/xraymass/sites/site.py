@@ -15,6 +15,7 @@ from typing import Sequence
 
 from ..config import Config, load_config
 from ..errors import ConfigError
+from ..sitevalues import check_site_files
 from .config_schema import STAGES
 from .options import PATTERNS, check_options, to_argv
 
@@ -76,6 +77,7 @@ def load_site(name: str | None, home: Path | None = None, overrides: Sequence[st
     _check_account(cfg, path)
     _check_software(cfg, path)
     _check_files(cfg, directory)
+    check_site_files(cfg, directory)  # every value, whatever its key, is data, never code (xraymass.sitevalues)
     return Site(name, directory, cfg, options)
 
 
