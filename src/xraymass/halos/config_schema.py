@@ -48,7 +48,7 @@ SECTIONS = {
 def _mass_range(cfg: dict) -> str | None:
     lo, hi = cfg["halos"]["log_m500c_min"], cfg["halos"]["log_m500c_max"]
     if not lo < hi:
-        return f"'halos.log_m500c_min' = {lo} must be below 'halos.log_m500c_max' = {hi} (an empty mass range)"
+        return f"'halos.log_m500c_min' = {lo} must be below 'halos.log_m500c_max' = {hi}: the mass range is empty"
     return None
 
 

