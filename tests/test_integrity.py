@@ -251,6 +251,10 @@ CASES = [
     Case("checkpoint-data-truncated", ["train", "--fold", "0"],
          damage=lambda run: (without_fold(run, 0), truncate(run / "train/fold_00/checkpoints/epoch-1.data-00000-of-00001")),
          named=(r"fold_00/checkpoints", "corrupt checkpoint")),
+    Case("baseline-events-chunk-deleted", ["baseline"], damage=lambda run: remove(run, f"{EVENTS}/y/c.0"),
+         named=(rf"events/{HALO}/y",)),
+    Case("interpret-stamps-chunk-deleted", ["interpret"], damage=lambda run: remove(run, "store.zarr/stamps/images/c/0/0/0"),
+         named=(r"stamps/images", "chunk 0")),
     Case("store-schema-version", ["stamps"], damage=lambda run: edit_json(
         run / "store.zarr/zarr.json", lambda doc: doc["attributes"].update(schema_version=1)), named=(r"schema version 1",)),
     Case("store-root-corrupt", ["train", "--fold", "0"], damage=lambda run: (run / "store.zarr/zarr.json").write_text("{"),
@@ -343,17 +347,18 @@ def test_check_names_a_missing_marker_and_a_missing_model(run_copy, capsys):
 # --- clean restarts ----------------------------------------------------------------------------
 
 def test_a_rerun_of_mocks_removes_the_scratch_of_a_killed_run(run_copy, tmp_path, capsys):
-    from xraymass.mocks.stage import run_scratch
+    from xraymass.mocks.stage import scratch_prefix
 
-    run, config = run_copy({"mocks": {"scratch_dir": str(tmp_path / "scratch")}})
-    (tmp_path / "scratch").mkdir()
-    left = Path(run_scratch(str(tmp_path / "scratch"), run / "store.zarr"))
-    (left / f"xraymass-{HALO}-abc123").mkdir()
-    (left / f"xraymass-{HALO}-abc123" / "photons.h5").write_bytes(b"half")
-    other = tmp_path / "scratch" / "xraymass-mocks-0123456789ab" / "xraymass-h00000009-zz"
-    other.mkdir(parents=True)  # another run's: never touched
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    run, config = run_copy({"mocks": {"scratch_dir": str(scratch)}})
+    left = scratch / f"{scratch_prefix(str(scratch), run / 'store.zarr')}{HALO}-abc123"
+    left.mkdir()
+    (left / "photons.h5").write_bytes(b"half")
+    other = scratch / f"xraymass-0123456789ab-{HALO}-zz"
+    other.mkdir()  # another run's: never touched
     remove(run, EVENTS)
     capsys.readouterr()
     assert cli.main(["mocks", "--config", str(config)]) == 0
     assert "removed 1 scratch directories" in capsys.readouterr().err
-    assert list(left.iterdir()) == [] and other.is_dir()
+    assert sorted(p.name for p in scratch.iterdir()) == [other.name]

@@ -232,6 +232,12 @@ def verify_array(array: zarr.Array, where: str, block_rows: int | None = None) -
     reader.finish()
 
 
+def verify_group(group: zarr.Group, where: str) -> None:
+    """Every array of `group` (not its subgroups) checked against its record: one line for a reader to call."""
+    for name, array in sorted(group.arrays()):
+        verify_array(array, f"{where}/{name}")
+
+
 def verify_chunk(array: zarr.Array, b: int, data: np.ndarray, where: str) -> None:
     """Check block `b` (rows b*chunk_rows ...) of an array recorded per chunk, as just read."""
     _check_chunk(record_of(array, where), b, data, where)

