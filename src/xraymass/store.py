@@ -173,6 +173,19 @@ def record_chunks(array: zarr.Array, chunk_crc32: Iterable[int]) -> None:
                            "chunk_rows": int(array.chunks[0]), "chunk_crc32": [int(c) for c in chunk_crc32]}
 
 
+def array_of(group: zarr.Group, name: str, where: str) -> zarr.Array:
+    """group[name], or StoreError naming `where` when it is missing or its metadata is not readable."""
+    try:
+        node = group[name]
+    except KeyError:
+        raise StoreError(f"{where}: missing (docs/store.md)") from None
+    except Exception as err:  # zarr on a truncated or foreign zarr.json
+        raise StoreError(f"{where}: metadata not readable ({type(err).__name__}: {_one_line(err)})") from None
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"{where}: a group where an array was written")
+    return node
+
+
 def record_of(array: zarr.Array, where: str) -> dict[str, Any]:
     """The writer's record, checked against the array's metadata; StoreError when absent or different."""
     record = array.attrs.get(RECORD)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import is_complete, open_store, read_verified
+from ..store import array_of, is_complete, open_store, read_verified
 
 ARRAYS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
 
@@ -92,10 +92,9 @@ def _read_fold(store_path: Path, fold: int, group) -> dict[str, np.ndarray]:
     where = f"{store_path}/{fold_group_name(fold)}"
     arrays = {}
     for name in ARRAYS:
-        try:
-            arrays[name] = read_verified(group[name], f"{where}/{name}")
-        except KeyError:
-            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(ARRAYS)})") from None
+        if name not in group:
+            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(ARRAYS)})")
+        arrays[name] = read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise StoreError(f"{where}: arrays have different lengths {sorted(lengths)}")

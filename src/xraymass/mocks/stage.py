@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import (COMPLETE, check_settings, is_complete, mark_complete, open_store, read_verified,
+from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
                      record_settings, remove_leftovers, write_array)
 from .config_schema import SETTINGS
 
@@ -103,7 +103,8 @@ def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
     missing = [name for name in CATALOGUE_ARRAYS if name not in halos]
     if missing:
         raise StoreError(f"{path}/halos: arrays {', '.join(missing)} are missing (store schema: docs/store.md)")
-    return {name: read_verified(halos[name], f"{path}/halos/{name}") for name in CATALOGUE_ARRAYS}
+    return {name: read_verified(array_of(halos, name, f"{path}/halos/{name}"), f"{path}/halos/{name}")
+            for name in CATALOGUE_ARRAYS}
 
 
 def _rows_of(ids: np.ndarray, wanted: list[int], path: Path) -> np.ndarray:

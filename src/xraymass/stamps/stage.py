@@ -18,7 +18,7 @@ from ..errors import InputError, StoreError
 from ..mocks.config_schema import SETTINGS as MOCKS_SETTINGS
 from ..progress import Progress
 from ..provenance import provenance, write_effective_config
-from ..store import (check_settings, consolidate, is_complete, mark_complete, open_store, read_verified,
+from ..store import (array_of, check_settings, consolidate, is_complete, mark_complete, open_store, read_verified,
                      record_array, record_chunks, record_settings, verify_array)
 from .config_schema import SETTINGS
 from .dihedral import N_TRANSFORMS
@@ -66,8 +66,9 @@ def read_catalogue(root, store_path: Path) -> tuple[np.ndarray, np.ndarray]:
     if "halos" not in root or not is_complete(root["halos"]):
         raise StoreError(f"{store_path}: halos/ is missing or incomplete; run `xraymass halos` first")
     halos = root["halos"]
-    halo_ids = np.asarray(read_verified(halos["halo_id"], f"{store_path}/halos/halo_id"), np.int64)
-    log_m500c = np.asarray(read_verified(halos["log_m500c"], f"{store_path}/halos/log_m500c"), np.float64)
+    halo_ids, log_m500c = (read_verified(array_of(halos, name, f"{store_path}/halos/{name}"), f"{store_path}/halos/{name}")
+                           for name in ("halo_id", "log_m500c"))
+    halo_ids, log_m500c = np.asarray(halo_ids, np.int64), np.asarray(log_m500c, np.float64)
     if len(halo_ids) == 0:
         raise InputError(f"{store_path}: halos/ holds no halo; nothing to stamp")
     return halo_ids, log_m500c

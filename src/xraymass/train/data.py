@@ -15,7 +15,7 @@ import numpy as np
 import zarr
 
 from ..errors import InputError, StoreError
-from ..store import check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
+from ..store import array_of, check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
 from .hvd import Workers
 
 
@@ -96,7 +96,7 @@ def open_stamps(store_path: Path) -> Stamps:
     if images.ndim != 3 or images.shape[1] != images.shape[2] or n == 0 or n % block:
         raise StoreError(f"{where}/images: shape {images.shape}, chunks {images.chunks}; expected [N,npix,npix] "
                          "in chunks of one cluster's images")
-    columns = {name: read_verified(group[name], f"{where}/{name}")
+    columns = {name: read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
                for name in ("log_m500c", "halo_id", "projection", "augmentation", "fold")}
     for name, col in columns.items():
         if col.shape != (n,):
