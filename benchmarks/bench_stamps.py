@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from xraymass.stamps.binning import Field, bin_events, bin_projections
-from xraymass.store import mark_complete, open_store
+from xraymass.store import mark_complete, open_store, write_array
 
 REPO = Path(__file__).resolve().parents[1]
 BYTES_PER_EVENT = 12  # x, y, energy: float32 each
@@ -94,7 +94,7 @@ def build_store(store: Path, n_halos: int, scale: float, seed: int = 2) -> int:
     for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m), ("log_m500c", log_m),
                          ("r500c", 800.0 * 10 ** ((log_m - 14.5) / 3)), ("n_gas", np.full(n_halos, 1)),
                          ("centre", np.zeros((n_halos, 3)))):
-        halos.create_array(name, data=np.asarray(values))
+        write_array(halos, name, np.asarray(values))
     halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15")
     mark_complete(halos)
     total = 0
@@ -104,7 +104,7 @@ def build_store(store: Path, n_halos: int, scale: float, seed: int = 2) -> int:
         group = root.create_group(f"events/h{hid:08d}", overwrite=True)
         for k, name in enumerate(("x", "y", "energy")):
             data = np.concatenate([p[k] for p in parts])
-            group.create_array(name, data=data, chunks=(len(data),))
+            write_array(group, name, data, chunks=(len(data),))
         group.attrs.update(halo_id=int(hid), projections=["x", "y", "z"],
                            offsets=[0, per_projection, 2 * per_projection, 3 * per_projection],
                            pixel_arcsec=0.5, fov_arcmin=20.0, npix_det=NPIX_DET,

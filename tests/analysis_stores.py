@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xraymass.store import consolidate, mark_complete, open_store
+from xraymass.store import consolidate, mark_complete, open_store, write_array
 
 PER_CLUSTER = 24
 PROJECTIONS = ["x", "y", "z"]
@@ -56,7 +56,7 @@ def write_predictions(store_path: Path, data: dict[str, np.ndarray], folds=None,
         rows = data["fold"] == k
         group = root.create_group(f"predictions/fold_{k:02d}", overwrite=True)
         for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred"):
-            group.create_array(name, data=data[name][rows])
+            write_array(group, name, data[name][rows])
         group.attrs.update(fold=int(k), validation_fold=int((k + 1) % 10), kept_epoch=42, converged=True,
                            provenance={"stage": "test", "physics_data": "test physics"})
         if complete:
@@ -67,7 +67,7 @@ def write_halos(root, halo_id: np.ndarray, log_m500c: np.ndarray) -> None:
     halos = root.create_group("halos", overwrite=True)
     for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m500c), ("log_m500c", log_m500c),
                          ("r500c", 800.0 * 10 ** ((log_m500c - 14.5) / 3))):
-        halos.create_array(name, data=np.asarray(values))
+        write_array(halos, name, np.asarray(values))
     halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15", provenance={"stage": "test"})
     mark_complete(halos)
 
@@ -97,7 +97,7 @@ def write_events(root, halo_id: int, per_projection, r500c_pix: float = R500C_PI
     group = root.create_group(f"events/h{halo_id:08d}", overwrite=True)
     lengths = [len(p[0]) for p in per_projection]
     for k, name in enumerate(("x", "y", "energy")):
-        group.create_array(name, data=np.concatenate([p[k] for p in per_projection]))
+        write_array(group, name, np.concatenate([p[k] for p in per_projection]))
     group.attrs.update(halo_id=halo_id, projections=PROJECTIONS, offsets=[0, *np.cumsum(lengths).tolist()],
                        exposure_s=1e5, pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=20.0, npix_det=NPIX_DET,
                        centre_pix=[NPIX_DET / 2, NPIX_DET / 2], r500c_pix=r500c_pix,
@@ -137,13 +137,13 @@ def write_stamps(root, halo_id: np.ndarray, log_m: np.ndarray, fold: np.ndarray,
         image = rng.poisson(3.0 * 10 ** (1.2 * (m - 13.6)) / (1 + r2 / core**2) ** 1.5 + 0.3)
         images[c * PER_CLUSTER:(c + 1) * PER_CLUSTER] = image
     stamps = root.create_group("stamps", overwrite=True)
-    stamps.create_array("images", data=images, chunks=(PER_CLUSTER, npix, npix))
+    write_array(stamps, "images", images, per_chunk=True, chunks=(PER_CLUSTER, npix, npix))
     for name, values, dtype in (("log_m500c", np.repeat(log_m, PER_CLUSTER), np.float32),
                                 ("halo_id", np.repeat(halo_id, PER_CLUSTER), np.int64),
                                 ("projection", np.tile(np.repeat(np.arange(3), 8), len(halo_id)), np.int8),
                                 ("augmentation", np.tile(np.arange(8), 3 * len(halo_id)), np.int8),
                                 ("fold", np.repeat(fold, PER_CLUSTER), np.int8)):
-        stamps.create_array(name, data=values.astype(dtype))
+        write_array(stamps, name, values.astype(dtype))
     stamps.attrs.update(n_folds=int(fold.max()) + 1, emin_kev=0.5, emax_kev=7.0, npix=npix, fov_arcmin=20.0,
                         provenance={"stage": "test", "physics_data": "test stamps physics"})
     mark_complete(stamps)

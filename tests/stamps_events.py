@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xraymass.store import mark_complete, open_store
+from xraymass.store import mark_complete, open_store, write_array
 
 PROJECTIONS = ["x", "y", "z"]
 FOV_ARCMIN = 20.0
@@ -45,7 +45,7 @@ def build_event_store(path: Path, n_halos: int = 6, events_per_projection: int =
     for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m500c), ("log_m500c", log_m500c),
                          ("r500c", 800.0 * 10 ** ((log_m500c - 14.5) / 3)), ("n_gas", np.full(n_halos, 1000)),
                          ("centre", rng.uniform(0, 1e5, (n_halos, 3)))):
-        halos.create_array(name, data=np.asarray(values))
+        write_array(halos, name, np.asarray(values))
     halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15", provenance={"stage": "test"})
     mark_complete(halos)
     centre = [NPIX_DET / 2 + 3.25, NPIX_DET / 2 - 5.5]
@@ -66,7 +66,7 @@ def write_events(root, halo_id: int, per_projection, centre) -> None:
     group = root.create_group(f"events/h{halo_id:08d}", overwrite=True)
     lengths = [len(x) for x, _, _ in per_projection]
     for k, name in enumerate(("x", "y", "energy")):
-        group.create_array(name, data=np.concatenate([p[k] for p in per_projection]), chunks=(1000,))
+        write_array(group, name, np.concatenate([p[k] for p in per_projection]), chunks=(1000,))
     group.attrs.update(halo_id=halo_id, projections=PROJECTIONS, offsets=[0, *np.cumsum(lengths).tolist()],
                        exposure_s=1e5, pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=FOV_ARCMIN, npix_det=NPIX_DET,
                        centre_pix=list(centre), r500c_pix=600.0, r500c_arcmin=5.0, redshift=0.05, nh_1e22=0.04,

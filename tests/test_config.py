@@ -154,3 +154,35 @@ def test_site_configs_validate():
             continue  # sites with account placeholders are checked in the site tests
         load_config(site_yaml, kind="site")
         assert raw["site"]["name"] == site_yaml.parent.name
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  max_epochs: 3\ntrain:\n  max_epochs: 4\n", r"line 3 not valid YAML \(key 'train' appears twice \(first on line 1\)"),
+    ("train:\n  max_epochs: 3\n  max_epochs: 4\n", r"key 'max_epochs' appears twice"),
+    ("mocks:\n  projections: []\n", r"'mocks.projections' = \[\] is not allowed; expected a non-empty list of x, y, z"),
+    ("mocks:\n  projections: [x, q]\n", r"'mocks.projections' = \['x', 'q'\]"),
+    ("mocks:\n  emin_kev: 5.0\n  emax_kev: 5.0\n", r"'mocks.emin_kev' = 5.0 must be below 'mocks.emax_kev' = 5.0"),
+    ("stamps:\n  npix: 8\nmodel:\n  padding: valid\n", r"'stamps.npix' = 8 is too small for the network"),
+    ("baseline:\n  bkg_r500c: [2.5, 1.5]\n", r"'baseline.bkg_r500c' = \[2.5, 1.5\]: the first value must be below"),
+])
+def test_duplicate_keys_and_cross_key_rules(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}:") and "\n" not in str(err.value)
+    assert re.search(message, str(err.value)), str(err.value)
+
+
+def test_a_config_that_is_not_utf8_text(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(b"run:\n  name: \xff\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: not a text file in UTF-8 \(byte 13\)"):
+        load_config(path)
+
+
+def test_the_network_fits_every_stamp_size_the_paper_and_demo_use():
+    from xraymass.train.config_schema import feature_map_side
+
+    assert feature_map_side(128, 3, 3, 2, "same") == 16
+    assert feature_map_side(16, 3, 3, 2, "valid") == 0
+    assert feature_map_side(8, 3, 3, 2, "same") == 1

@@ -87,3 +87,72 @@ def test_groups_written_after_consolidation_are_seen(tmp_path):
     consolidate(tmp_path / "s.zarr")
     open_store(tmp_path / "s.zarr", "r+").require_group("predictions/fold_00")
     assert "fold_00" in open_store(tmp_path / "s.zarr")["predictions"]
+
+
+# --- verified data ---------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from xraymass.errors import ConfigError  # noqa: E402
+from xraymass.store import (Reader, check_settings, read_verified, record_settings, verify_array,  # noqa: E402
+                            verify_chunk, write_array)
+
+
+def test_a_deleted_chunk_reads_as_zeros_but_fails_its_record(tmp_path):
+    root = open_store(tmp_path / "s.zarr", "a")
+    data = np.arange(1, 3001, dtype=np.float32)
+    array = write_array(root, "x", data, chunks=(1000,))
+    assert array.attrs["record"]["shape"] == [3000]
+    np.testing.assert_array_equal(read_verified(array, "s.zarr/x"), data)
+    (tmp_path / "s.zarr" / "x" / "c" / "1").unlink()
+    assert (array[...] == 0).sum() == 1000  # what zarr alone gives: silent zeros
+    with pytest.raises(StoreError, match=r"s.zarr/x: the content differs from what was written"):
+        read_verified(array, "s.zarr/x")
+    with pytest.raises(StoreError, match=r"s.zarr/x: the content differs"):
+        verify_array(array, "s.zarr/x")
+
+
+def test_streamed_reads_chain_the_checksum_and_out_of_order_reads_fall_back(tmp_path):
+    root = open_store(tmp_path / "s.zarr", "a")
+    array = write_array(root, "x", np.random.default_rng(0).normal(size=2500).astype(np.float32), chunks=(1000,))
+    reader = Reader(array, "x")
+    for lo in range(0, 2500, 700):
+        reader[lo:lo + 700]
+    reader.finish()
+    reader = Reader(array, "x")
+    reader[1000:2000]
+    reader.finish()  # not in order: checked whole, still passes
+    array[5] = 1.0  # changed behind the writer's back
+    reader = Reader(array, "x")
+    reader[0:2500]
+    with pytest.raises(StoreError, match="differs"):
+        reader.finish()
+
+
+def test_per_chunk_records_name_the_chunk(tmp_path):
+    root = open_store(tmp_path / "s.zarr", "a")
+    images = np.arange(4 * 6 * 3 * 3, dtype=np.int32).reshape(24, 3, 3)
+    array = write_array(root, "images", images, per_chunk=True, chunks=(6, 3, 3))
+    verify_chunk(array, 2, images[12:18], "images")
+    with pytest.raises(StoreError, match=r"images: chunk 2 \(rows 12-17\) differs"):
+        verify_chunk(array, 2, np.zeros_like(images[12:18]), "images")
+    root.create_array("bare", data=images)
+    with pytest.raises(StoreError, match="bare: no record of what was written"):
+        read_verified(root["bare"], "bare")
+
+
+def test_settings_name_every_key_that_differs(tmp_path):
+    cfg = load_config(REPO / "pipeline" / "demo.yaml")
+    group = open_store(tmp_path / "s.zarr", "a").require_group("stamps")
+    record_settings(group, cfg, {"stamps": ("npix", "n_folds", "emin_kev")})
+    check_settings(group, cfg, {"stamps": ("npix", "n_folds", "emin_kev")}, "stamps", "train")
+    other = load_config(REPO / "pipeline" / "demo.yaml", ["stamps.npix=64", "stamps.n_folds=5"])
+    with pytest.raises(ConfigError, match=r"demo.yaml: stamps was made with other settings than this config "
+                                          r"\(stamps.npix: 128 there, 64 here; stamps.n_folds: 10 there, 5 here\)"):
+        check_settings(group, other, {"stamps": ("npix", "n_folds", "emin_kev")}, "stamps", "train")
+
+
+def test_an_atomic_write_removes_what_a_killed_one_left(tmp_path):
+    (tmp_path / ".out.txt.abc123.tmp").write_text("half")
+    write_text_atomic(tmp_path / "out.txt", "whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

@@ -17,6 +17,8 @@ from xraymass.cli import main
 from conftest import PYTHON, REPO, xraymass
 from test_train_helpers import write_stamps_store
 
+from xraymass.store import record_array
+
 EPOCHS = 8
 # max_abs_delta 0 can never be met: every run trains exactly EPOCHS epochs, so runs compare row by row
 TRAIN = {"max_epochs": EPOCHS, "max_abs_delta": 0.0}
@@ -238,6 +240,7 @@ def test_bad_input_fold_out_of_range_empty_training_set_and_nan_are_one_line_eac
     write_stamps_store(tmp_path / "run" / "store.zarr", n_clusters=10, npix=16)
     labels = zarr.open_array(str(tmp_path / "run" / "store.zarr" / "stamps" / "log_m500c"), mode="r+")
     labels[30] = np.nan
+    record_array(labels, labels[:])  # written so by the stage (not damaged afterwards: that is another error)
     err = one_error_line(capsys, ["train", "--config", config, "--fold", "0"])
     assert "stamps/log_m500c: 1 non-finite labels (first: row 30, halo 10, value nan)" in err
     assert not (tmp_path / "run" / "train" / "fold_00" / "model.keras").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from xraymass.stamps.folds import assign_folds
-from xraymass.store import consolidate, mark_complete, open_store
+from xraymass.store import consolidate, mark_complete, open_store, write_array
 
 PER_CLUSTER = 24  # 3 projections x 8 dihedral transforms
 
@@ -34,15 +34,15 @@ def write_stamps_store(store_path: Path, n_clusters: int = 20, npix: int = 32, n
     n = len(images)
     root = open_store(store_path, "a")
     stamps = root.create_group("stamps", overwrite=True)
-    stamps.create_array("images", data=images, chunks=(PER_CLUSTER, npix, npix))
+    write_array(stamps, "images", images, per_chunk=True, chunks=(PER_CLUSTER, npix, npix))
     columns = {"log_m500c": np.repeat(labels, PER_CLUSTER).astype(np.float32),
                "halo_id": np.repeat(np.arange(n_clusters) * 7 + 3, PER_CLUSTER).astype(np.int64),
                "projection": np.tile(np.repeat(np.arange(3), 8), n_clusters).astype(np.int8),
                "augmentation": np.tile(np.arange(8), 3 * n_clusters).astype(np.int8),
                "fold": np.repeat(cluster_fold, PER_CLUSTER).astype(np.int8)}
     for name, values in columns.items():
-        stamps.create_array(name, data=values, chunks=(n,))
-    stamps.create_array("cluster_done", data=np.ones(n_clusters, bool), chunks=(n_clusters,))
+        write_array(stamps, name, values, chunks=(n,))
+    write_array(stamps, "cluster_done", np.ones(n_clusters, bool), chunks=(n_clusters,))
     stamps.attrs.update({"n_folds": n_folds, "emin_kev": 0.5, "emax_kev": 7.0, "npix": npix, "fov_arcmin": 20.0})
     mark_complete(stamps)
     consolidate(store_path)

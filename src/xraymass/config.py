@@ -2,8 +2,12 @@
 
 Validation happens once, here, strictly: an unknown section or key, a wrong type or an
 out-of-range value raises ConfigError with one line naming the file, the key and what is
-allowed. Missing keys take the schema's default. Command-line overrides use one dotted form,
-`--set train.max_epochs=20`, the value read as YAML. Strings may use $VARS, expanded at load time.
+allowed. Missing keys take the schema's default. Then the cross-key rules of each stage
+(`RULES` in <stage>/config_schema.py: band edges ordered, projections, mass range, stamp size and
+pooling, ...) run on the whole config; a broken rule is a ConfigError naming the file and the keys.
+A key given twice in one mapping is refused (YAML would silently keep the last). Command-line
+overrides use one dotted form, `--set train.max_epochs=20`, the value read as YAML. Strings may
+use $VARS, expanded at load time.
 """
 from __future__ import annotations
 
@@ -43,18 +47,29 @@ SITE_SCHEMA_MODULE = "xraymass.sites.config_schema"
 _UNSET_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
-def science_schema() -> dict[str, dict[str, Key]]:
-    """Every section a science config may hold, from the core and from each stage present."""
-    schema = dict(CORE_SECTIONS)
+def _stage_schema_modules() -> list:
+    modules = []
     for name in STAGE_SCHEMA_MODULES:
         try:
-            module = importlib.import_module(name)
+            modules.append(importlib.import_module(name))
         except ModuleNotFoundError as err:
             if err.name != name:
                 raise
-            continue
+    return modules
+
+
+def science_schema() -> dict[str, dict[str, Key]]:
+    """Every section a science config may hold, from the core and from each stage present."""
+    schema = dict(CORE_SECTIONS)
+    for module in _stage_schema_modules():
         schema.update(module.SECTIONS)
     return schema
+
+
+def science_rules() -> list:
+    """The cross-key rules of every stage present: functions of the validated config (a dict of
+    sections) that return None, or one line naming the keys and what is wrong."""
+    return [rule for module in _stage_schema_modules() for rule in getattr(module, "RULES", ())]
 
 
 def site_schema() -> dict[str, dict[str, Key]]:
@@ -98,7 +113,36 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), kind: st
     raw = read_yaml(path)
     for item in overrides:
         _apply_override(raw, item, path)
-    return Config(path, validate(raw, schema, path))
+    data = validate(raw, schema, path)
+    for rule in science_rules() if kind == "science" else ():
+        problem = rule(data)
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
+    return Config(path, data)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first on line {first.line + 1}); only one may stay",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml_text(text: str):
+    """Parse YAML like yaml.safe_load, refusing duplicate keys."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def read_yaml(path: Path) -> dict:
@@ -106,7 +150,13 @@ def read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file in UTF-8 (byte {err.start}); a config is YAML text") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        raw = load_yaml_text(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -2,6 +2,14 @@
 
 Helpers every stage uses: open with a schema-version check, a `complete` attribute written
 as the last act on a group, skip-if-complete, and atomic writes of plain files.
+
+Verified data: every array a stage writes carries a `record` attribute (its shape, dtype and a
+CRC-32 of its contents, as a whole or per chunk along the first axis), written with the data
+(`write_array`, `record_array`, `record_chunks`). Zarr returns the fill value for a chunk file that
+is missing and does not store all-fill chunks, so only the writer's record tells a reader that
+data are missing: readers go through `read_verified`, `Reader` (streamed) or `verify_chunk`, which
+raise StoreError naming the array and what is wrong. `record_settings`/`check_settings` record the
+config sections a group was made with, so that a later stage can refuse other settings.
 """
 from __future__ import annotations
 
@@ -9,14 +17,17 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
+import numpy as np
 import zarr
 
-from .errors import StoreError
+from .errors import ConfigError, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 COMPLETE = "complete"
+RECORD = "record"      # array attribute: what the writer wrote (shape, dtype, crc32 or chunk_crc32)
+SETTINGS = "settings"  # group attribute: the config sections (and keys) the group was made with
 
 
 def open_store(path: str | os.PathLike, mode: str = "r") -> zarr.Group:
@@ -68,6 +79,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     insist on an extension); rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent, f".{path.name}.*{suffix}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -78,6 +90,33 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_leftovers(directory: str | os.PathLike, pattern: str) -> list[Path]:
+    """Remove what a killed run left behind (temporary files or scratch directories matching
+    `pattern` in `directory`); return what was removed. Each output has one writer, so whatever
+    matches is stale."""
+    import shutil
+
+    removed = []
+    for leftover in Path(directory).glob(pattern):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _umask() -> int:
@@ -95,3 +134,202 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+# --- verified data ------------------------------------------------------------------------
+
+def checksum(data: np.ndarray, value: int = 0) -> int:
+    """CRC-32 (zlib) of an array's bytes in C order, continuing from `value` (so blocks chain in order)."""
+    import zlib
+
+    return zlib.crc32(np.ascontiguousarray(data).reshape(-1).view(np.uint8), value)
+
+
+def data_record(data: np.ndarray) -> dict[str, Any]:
+    data = np.asarray(data)
+    return {"shape": [int(n) for n in data.shape], "dtype": str(np.dtype(data.dtype)), "crc32": checksum(data)}
+
+
+def write_array(group: zarr.Group, name: str, data: np.ndarray, per_chunk: bool = False, **kwargs) -> zarr.Array:
+    """Create array `name` of `group` from `data`, with its record (shape, dtype, CRC-32 of the whole,
+    or with per_chunk of each chunk along axis 0, for readers that take one chunk at a time)."""
+    data = np.ascontiguousarray(data)
+    if not per_chunk:
+        return group.create_array(name, data=data, attributes={RECORD: data_record(data)}, **kwargs)
+    array = group.create_array(name, data=data, **kwargs)
+    rows = int(array.chunks[0])
+    record_chunks(array, [checksum(data[lo:lo + rows]) for lo in range(0, max(len(data), 1), rows)])
+    return array
+
+
+def record_array(array: zarr.Array, data: np.ndarray) -> None:
+    """Record what was just written whole into an existing array."""
+    array.attrs[RECORD] = data_record(data)
+
+
+def record_chunks(array: zarr.Array, chunk_crc32: Iterable[int]) -> None:
+    """Record an array written chunk by chunk (along axis 0) by several writers: one CRC-32 each."""
+    array.attrs[RECORD] = {"shape": [int(n) for n in array.shape], "dtype": str(np.dtype(array.dtype)),
+                           "chunk_rows": int(array.chunks[0]), "chunk_crc32": [int(c) for c in chunk_crc32]}
+
+
+def array_of(group: zarr.Group, name: str, where: str) -> zarr.Array:
+    """group[name], or StoreError naming `where` when it is missing or its metadata is not readable."""
+    try:
+        node = group[name]
+    except KeyError:
+        raise StoreError(f"{where}: missing (docs/store.md)") from None
+    except Exception as err:  # zarr on a truncated or foreign zarr.json
+        raise StoreError(f"{where}: metadata not readable ({type(err).__name__}: {_one_line(err)})") from None
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"{where}: a group where an array was written")
+    return node
+
+
+def record_of(array: zarr.Array, where: str) -> dict[str, Any]:
+    """The writer's record, checked against the array's metadata; StoreError when absent or different."""
+    record = array.attrs.get(RECORD)
+    if not isinstance(record, dict) or "shape" not in record:
+        raise StoreError(f"{where}: no record of what was written (an unfinished write, or not written by "
+                         f"xraymass schema {SCHEMA_VERSION}); it cannot be verified")
+    shape = [int(n) for n in array.shape]
+    if record["shape"] != shape:
+        raise StoreError(f"{where}: shape {shape}, but {record['shape']} was written")
+    dtype = str(np.dtype(array.dtype))
+    if record.get("dtype") != dtype:
+        raise StoreError(f"{where}: dtype {dtype}, but {record.get('dtype')} was written")
+    return record
+
+
+def _read(array: zarr.Array, selection, where: str) -> np.ndarray:
+    try:
+        return np.asarray(array[selection])
+    except Exception as err:  # zarr and its codecs raise many kinds on a truncated or foreign chunk file
+        raise StoreError(f"{where}: not readable ({type(err).__name__}: {_one_line(err)})") from None
+
+
+def _mismatch(where: str, what: str) -> StoreError:
+    return StoreError(f"{where}: {what} differs from what was written (a chunk file missing, truncated or "
+                      f"replaced); re-run the stage that wrote it")
+
+
+def read_verified(array: zarr.Array, where: str) -> np.ndarray:
+    """The whole array, after checking it against its record (StoreError naming `where` if not)."""
+    record = record_of(array, where)
+    data = _read(array, ..., where)
+    if "chunk_crc32" in record:
+        for b in range(len(record["chunk_crc32"])):
+            rows = record["chunk_rows"]
+            _check_chunk(record, b, data[b * rows:(b + 1) * rows], where)
+    elif checksum(data) != record.get("crc32"):
+        raise _mismatch(where, "the content")
+    return data
+
+
+def verify_array(array: zarr.Array, where: str, block_rows: int | None = None) -> None:
+    """Read the array through, a block of rows (default: one chunk) at a time, and check its record."""
+    record = record_of(array, where)
+    if array.ndim == 0 or array.shape[0] == 0:
+        read_verified(array, where)
+        return
+    n = array.shape[0]
+    if "chunk_crc32" in record:
+        rows = int(record["chunk_rows"])
+        for b in range(-(-n // rows)):
+            _check_chunk(record, b, _read(array, slice(b * rows, min((b + 1) * rows, n)), where), where)
+        return
+    step = int(block_rows or array.chunks[0]) or 1
+    reader = Reader(array, where, record)
+    for lo in range(0, n, step):
+        reader[lo:min(lo + step, n)]
+    reader.finish()
+
+
+def verify_group(group: zarr.Group, where: str) -> None:
+    """Every array of `group` (not its subgroups) checked against its record: one line for a reader to call."""
+    for name, array in sorted(group.arrays()):
+        verify_array(array, f"{where}/{name}")
+
+
+def verify_chunk(array: zarr.Array, b: int, data: np.ndarray, where: str) -> None:
+    """Check block `b` (rows b*chunk_rows ...) of an array recorded per chunk, as just read."""
+    _check_chunk(record_of(array, where), b, data, where)
+
+
+def _check_chunk(record: dict, b: int, data: np.ndarray, where: str) -> None:
+    crcs = record.get("chunk_crc32")
+    if crcs is None:
+        raise StoreError(f"{where}: recorded as a whole, not per chunk")
+    if not 0 <= b < len(crcs) or crcs[b] is None or checksum(data) != crcs[b]:
+        rows = record["chunk_rows"]
+        raise _mismatch(where, f"chunk {b} (rows {b * rows}-{(b + 1) * rows - 1})")
+
+
+class Reader:
+    """Reads an array by slices of rows and checks its record once every row has been read.
+
+    The CRC-32 is chained over the slices, so the rows must be read in order, each once (as a
+    streaming reader does anyway); `finish()` raises StoreError when a row was skipped or the
+    content differs. `chunks`, `shape` and `dtype` are the array's, so it can stand in for it.
+    """
+
+    def __init__(self, array: zarr.Array, where: str, record: dict | None = None):
+        self.array, self.where = array, where
+        self.record = record or record_of(array, where)
+        if "crc32" not in self.record:
+            raise StoreError(f"{where}: recorded per chunk, not as a whole")
+        self.shape, self.dtype, self.chunks, self.ndim = array.shape, array.dtype, array.chunks, array.ndim
+        self.position, self.crc, self.in_order = 0, 0, True
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.shape[0])
+        data = _read(self.array, rows, self.where)
+        if lo == self.position and hi >= lo:
+            self.crc = checksum(data, self.crc)
+            self.position = hi
+        elif hi > lo:
+            self.in_order = False
+        return data
+
+    def finish(self) -> None:
+        if not self.in_order or self.position != self.shape[0]:
+            read_verified(self.array, self.where)  # read out of order: check it whole
+        elif self.crc != self.record["crc32"]:
+            raise _mismatch(self.where, "the content")
+
+
+def record_settings(group: zarr.Group, cfg, sections: dict[str, tuple[str, ...] | None]) -> None:
+    """Record the config values `sections` names ({section: keys, or None for every key}) on `group`."""
+    group.attrs[SETTINGS] = settings_of(cfg, sections)
+
+
+def settings_of(cfg, sections: dict[str, tuple[str, ...] | None]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for section, keys in sections.items():
+        values = getattr(cfg, section)
+        out[section] = {k: values[k] for k in (keys if keys is not None else values)}
+    return out
+
+
+def check_settings(group: zarr.Group, cfg, sections: dict[str, tuple[str, ...] | None], where: str,
+                   stage: str) -> None:
+    """ConfigError naming every key whose value differs from the one `group` was made with.
+
+    Only keys the group recorded are compared (a group without a record, e.g. one made by hand, passes)."""
+    recorded = group.attrs.get(SETTINGS)
+    if not isinstance(recorded, dict):
+        return
+    wanted = settings_of(cfg, sections)
+    diffs = [f"{section}.{key}: {recorded[section][key]!r} there, {value!r} here"
+             for section, values in wanted.items() if isinstance(recorded.get(section), dict)
+             for key, value in values.items() if key in recorded[section] and recorded[section][key] != value]
+    if diffs:
+        raise ConfigError(f"{cfg.path}: {where} was made with other settings than this config ({'; '.join(diffs)}); "
+                          f"use the config it was made with, or a new run directory for `xraymass {stage}`")
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__

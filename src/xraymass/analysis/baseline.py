@@ -45,7 +45,7 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete, open_store, write_text_atomic
+from ..store import is_complete, open_store, verify_group, write_text_atomic
 from . import figures
 from .metrics import (ESTIMATOR_TEXT, HISTOGRAM_TEXT, bootstrap_text, cluster_sums, cluster_weights, dex_to_percent,
                       fit_gaussian, interval95, resampled_mle, with_bootstrap)
@@ -103,6 +103,7 @@ def read_halos(store_path) -> dict[str, np.ndarray]:
     if "halos" not in root or not is_complete(root["halos"]):
         raise StoreError(f"{store_path}/halos: the halo catalogue is missing or not complete; run `xraymass halos`")
     group = root["halos"]
+    verify_group(group, f"{store_path}/halos")  # against the writer's records (xraymass.store)
     return {"halo_id": np.asarray(group["halo_id"][...]), "log_m500c": np.asarray(group["log_m500c"][...])}
 
 
@@ -128,6 +129,8 @@ def measure_apertures(store_path, halos: dict[str, np.ndarray], seed: int, r_inn
     """Counts in the aperture (for every R500c-error draw) and in the background regions of every observation."""
     root = open_store(store_path)
     groups = _event_groups(store_path, root, halos["halo_id"])
+    for halo_id, group in zip(halos["halo_id"], groups):  # against the writer's records (xraymass.store)
+        verify_group(group, f"{store_path}/events/h{int(halo_id):08d}")
     rows: list[dict] = []
     progress = Progress("baseline", len(groups), unit="halo")
     for halo_id, log_m, group in zip(halos["halo_id"], halos["log_m500c"], groups):

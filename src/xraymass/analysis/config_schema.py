@@ -30,3 +30,25 @@ SECTIONS = {
         "off_centre_r500c": Key(float, 0.1, "gradient centre this far from the true centre (in R500c) flags a cluster", lo=0.0, hi=10.0),
     },
 }
+
+
+def _ordered(section: str, key: str):
+    def rule(cfg: dict) -> str | None:
+        values = cfg[section][key]
+        if len(values) == 2 and not values[0] < values[1]:
+            return f"'{section}.{key}' = {cfg[section][key]!r}: the first value must be below the second"
+        return None
+    return rule
+
+
+def _aperture(cfg: dict) -> str | None:
+    b = cfg["baseline"]
+    if not b["r_inner_r500c"] < b["r_outer_r500c"]:
+        return f"'baseline.r_inner_r500c' = {b['r_inner_r500c']} must be below 'baseline.r_outer_r500c' = {b['r_outer_r500c']}"
+    if not b["emin_kev"] < b["emax_kev"]:
+        return f"'baseline.emin_kev' = {b['emin_kev']} must be below 'baseline.emax_kev' = {b['emax_kev']}"
+    return None
+
+
+# cross-key rules: functions of the whole validated config, returning one line or None
+RULES = (_ordered("evaluate", "mass_subset"), _ordered("baseline", "bkg_r500c"), _aperture)

@@ -16,7 +16,7 @@ from ..store import consolidate
 from . import figures
 from .metrics import (BEST_FOLD_RULE, ESTIMATOR_TEXT, HISTOGRAM_TEXT, Fit, best_fold, bootstrap_text,
                       fit_gaussian, in_mass_range, with_bootstrap)
-from .predictions import Predictions, load_predictions, physics_data_of_predictions
+from .predictions import Predictions, load_predictions, physics_data_of_predictions, stored_n_folds
 from .report import results_dir, stage_provenance, write_part
 
 BOOTSTRAP_STREAM = 11  # tags the bootstrap draws apart from other streams seeded by run.seed
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
-    predictions = load_predictions(cfg.store_path, cfg.stamps["n_folds"])
+    predictions = load_predictions(cfg.store_path, stored_n_folds(cfg))
     summary = evaluate(predictions, seed=cfg.run["seed"], **cfg.evaluate)
     summary["figures"] = write_figures(results_dir(cfg), predictions, summary, cfg.evaluate["fit_bin_width_dex"])
     physics_data = physics_data_of_predictions(predictions)
@@ -112,3 +112,25 @@ def print_summary(summary: dict) -> None:
 
 def _num(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of results/evaluate.json, summary.json and its figures."""
+    import json
+    from pathlib import Path
+
+    part = run_dir / "results" / "evaluate.json"
+    if not part.is_file():
+        return "not run", []
+    problems = []
+    try:
+        summary = json.loads(part.read_text())
+    except (OSError, ValueError) as err:
+        return "unreadable", [f"{part}: not readable JSON ({type(err).__name__})"]
+    for name in summary.get("figures", []):
+        if not (run_dir / "results" / Path(name).name).is_file():
+            problems.append(f"{run_dir / 'results' / Path(name).name}: figure missing")
+    for path in (run_dir / "results" / "summary.json", run_dir / "evaluate.config.yaml"):
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+    return f"{summary.get('n_images', '?')} images of {summary.get('n_clusters', '?')} clusters", problems

@@ -31,7 +31,7 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete, open_store
+from ..store import is_complete, open_store, verify_group
 from . import figures
 from .metrics import nanmedian
 from ..train.outputs import stamps_physics_data
@@ -85,6 +85,7 @@ def choose_sample(store_path, n_clusters: int, figure5_clusters: list[int]) -> S
     if "stamps" not in root or not is_complete(root["stamps"]):
         raise StoreError(f"{store_path}/stamps: the stamps are missing or not complete; run `xraymass stamps`")
     stamps = root["stamps"]
+    verify_group(stamps, f"{store_path}/stamps")  # against the writer's records (xraymass.store)
     halo_id = np.asarray(stamps["halo_id"][...])
     first = np.flatnonzero((np.asarray(stamps["projection"][...]) == 0) & (np.asarray(stamps["augmentation"][...]) == 0))
     log_m = np.asarray(stamps["log_m500c"][...])[first]
@@ -123,7 +124,11 @@ def load_model(path: Path):
 
     if not path.is_file():
         raise InputError(f"{path}: no trained model; run `xraymass train` for this fold")
-    return tf_keras.models.load_model(path, compile=False)
+    try:
+        return tf_keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many kinds on a truncated or foreign file
+        raise InputError(f"{path}: not a readable model of this network ({type(err).__name__}); remove "
+                         f"{path.parent} and train the fold again") from None
 
 
 def gradient(model, images: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import is_complete, open_store
+from ..store import array_of, is_complete, open_store, read_verified
 
 ARRAYS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
 
@@ -35,6 +35,18 @@ class Predictions:
 
     def select(self, mask: np.ndarray) -> "Predictions":
         return Predictions(*(getattr(self, name)[mask] for name in (*ARRAYS, "fold")), folds=self.folds)
+
+
+def stored_n_folds(cfg, stage: str = "evaluate") -> int:
+    """The number of folds the store's stamps were made with (their `n_folds`), after checking that the
+    config's stamps settings are the store's; the config's stamps.n_folds when the store has no stamps."""
+    from ..train.data import check_made_with
+
+    check_made_with(cfg.store_path, cfg, stage)
+    root = open_store(cfg.store_path)
+    if "stamps" in root and "n_folds" in root["stamps"].attrs:
+        return int(root["stamps"].attrs["n_folds"])
+    return int(cfg.stamps["n_folds"])
 
 
 def available_folds(store_path: Path, n_folds: int) -> list[int]:
@@ -98,10 +110,9 @@ def _read_fold(store_path: Path, fold: int, group) -> dict[str, np.ndarray]:
     where = f"{store_path}/{fold_group_name(fold)}"
     arrays = {}
     for name in ARRAYS:
-        try:
-            arrays[name] = np.asarray(group[name][...])
-        except KeyError:
-            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(ARRAYS)})") from None
+        if name not in group:
+            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(ARRAYS)})")
+        arrays[name] = read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise StoreError(f"{where}: arrays have different lengths {sorted(lengths)}")

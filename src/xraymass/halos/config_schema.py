@@ -53,3 +53,21 @@ SECTIONS = {
         "offsets_path": Key(str, "", "directory of offsets_NNN.hdf5 ('' = <base_path>/../postprocessing/offsets)"),
     },
 }
+
+
+def _mass_range(cfg: dict) -> str | None:
+    lo, hi = cfg["halos"]["log_m500c_min"], cfg["halos"]["log_m500c_max"]
+    if not lo < hi:
+        return f"'halos.log_m500c_min' = {lo} must be below 'halos.log_m500c_max' = {hi}: the mass range is empty"
+    return None
+
+
+# cross-key rules: functions of the whole validated config, returning one line or None
+RULES = (_mass_range,)
+
+
+def settings(cfg) -> dict:
+    """The config values a halo catalogue is made with: recorded on `halos/`, checked by later stages
+    (paths to the simulation are left out: the same snapshot may move)."""
+    source = {"synthetic": None} if cfg.halos["source"] == "synthetic" else {"tng": ("snapshot",)}
+    return {"run": ("seed",), "cosmology": None, "halos": None, **source}

@@ -34,6 +34,7 @@ def run(cfg, args) -> int:
     if not ctx.is_root:
         return 0
     if catalogue_complete(cfg):
+        check_catalogue_settings(cfg, "halos")
         print(f"[{STAGE}] {cfg.store_path}/halos is complete; nothing to do", file=sys.stderr)
         return 0
     catalogue = build_catalogue(cfg)
@@ -50,6 +51,35 @@ def catalogue_complete(cfg) -> bool:
         return False
     root = open_store(cfg.store_path, "r")
     return "halos" in root and is_complete(root["halos"])
+
+
+def check_catalogue_settings(cfg, stage: str) -> None:
+    """ConfigError naming the keys when the store's catalogue was made with other halo settings."""
+    from ..store import check_settings, open_store
+    from .config_schema import settings
+
+    check_settings(open_store(cfg.store_path, "r")["halos"], cfg, settings(cfg), f"{cfg.store_path}/halos", stage)
+
+
+def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of `halos/` and the stage's effective config."""
+    from ..store import is_complete, verify_array
+
+    if "halos" not in root:
+        return "not run", []
+    group, problems = root["halos"], []
+    where = f"{store_path}/halos"
+    if not is_complete(group):
+        problems.append(f"{where}: not complete (run `xraymass halos` again)")
+    names = sorted(name for name, _ in group.arrays())
+    for name in names:
+        try:
+            verify_array(group[name], f"{where}/{name}")
+        except Exception as err:  # StoreError, or zarr's own on damaged metadata
+            problems.append(str(err))
+    if not (run_dir / f"{STAGE}.config.yaml").is_file():
+        problems.append(f"{run_dir / (STAGE + '.config.yaml')}: the effective config of the stage is missing")
+    return f"{group.attrs.get('n_halos', '?')} halos, {len(names)} arrays", problems
 
 
 def build_catalogue(cfg) -> Catalogue:
@@ -107,7 +137,8 @@ def tng_catalogue(cfg) -> Catalogue:
 def write_catalogue(cfg, catalogue: Catalogue, ranks: int = 1) -> None:
     """Replace any incomplete `halos` group, write the arrays and attributes, mark complete, consolidate."""
     from ..provenance import provenance, write_effective_config
-    from ..store import consolidate, mark_complete, open_store
+    from ..store import consolidate, mark_complete, open_store, record_settings, write_array
+    from .config_schema import settings
 
     root = open_store(cfg.store_path, "a")
     group = root.create_group(STAGE, overwrite=True)
@@ -115,7 +146,8 @@ def write_catalogue(cfg, catalogue: Catalogue, ranks: int = 1) -> None:
               "r500c": catalogue.r500c, "centre": catalogue.centre, "n_gas": catalogue.n_gas, **catalogue.extra}
     for name, data in arrays.items():
         data = np.ascontiguousarray(data)
-        group.create_array(name, data=data, chunks=data.shape)
+        write_array(group, name, data, chunks=data.shape)
+    record_settings(group, cfg, settings(cfg))
     group.attrs.update({**catalogue.attrs, "n_halos": int(len(catalogue.halo_id)),
                         "provenance": provenance(STAGE, ranks, physics_data=None)})
     mark_complete(group)

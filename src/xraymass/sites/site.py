@@ -15,6 +15,7 @@ from typing import Sequence
 
 from ..config import Config, first_unset_variable, load_config
 from ..errors import ConfigError
+from ..sitevalues import check_site_files
 from .config_schema import STAGES
 from .options import PATTERNS, SRUN_PATTERNS, check_options, to_argv
 
@@ -103,6 +104,7 @@ def load_site(name: str | None, home: Path | None = None, overrides: Sequence[st
     _check_software(cfg, path)
     if check_files:  # off only while env.sh is being written from site.yaml (xraymass.sites.launch)
         _check_files(cfg, directory)
+    check_site_files(cfg, directory)  # every value, whatever its key, is data, never code (xraymass.sitevalues)
     return Site(name, directory, cfg, options, srun)
 
 

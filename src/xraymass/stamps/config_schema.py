@@ -13,3 +13,29 @@ SECTIONS = {
                             lo=65_536, hi=1 << 31, nullable=True),
     },
 }
+
+
+def _band(cfg: dict) -> str | None:
+    s, m = cfg["stamps"], cfg.get("mocks")
+    if not s["emin_kev"] < s["emax_kev"]:
+        return f"'stamps.emin_kev' = {s['emin_kev']} must be below 'stamps.emax_kev' = {s['emax_kev']}"
+    if m is not None and (s["emin_kev"] >= m["emax_kev"] or s["emax_kev"] <= m["emin_kev"]):
+        return (f"'stamps.emin_kev'-'stamps.emax_kev' = {s['emin_kev']}-{s['emax_kev']} keV lies outside the events' "
+                f"band 'mocks.emin_kev'-'mocks.emax_kev' = {m['emin_kev']}-{m['emax_kev']} keV: every stamp would be empty")
+    return None
+
+
+def _field(cfg: dict) -> str | None:
+    s, m = cfg["stamps"], cfg.get("mocks")
+    if m is not None and s["fov_arcmin"] > m["fov_arcmin"]:
+        return (f"'stamps.fov_arcmin' = {s['fov_arcmin']} is larger than the events' field "
+                f"'mocks.fov_arcmin' = {m['fov_arcmin']}")
+    return None
+
+
+# cross-key rules: functions of the whole validated config, returning one line or None
+RULES = (_band, _field)
+
+# The config values the stamps are made with: recorded on `stamps/`, checked by `train` and `evaluate`
+# (block_events only bounds a worker's memory).
+SETTINGS = {"stamps": ("emin_kev", "emax_kev", "npix", "fov_arcmin", "n_folds")}

@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from ..errors import InputError
-from ..store import open_store
+from ..store import Reader, checksum, open_store, record_of
 from .binning import Field, bin_projections
 from .dihedral import all_transforms
 
@@ -39,6 +39,8 @@ def event_layout(group: zarr.Group, where: str) -> dict:
                          f"{len(projections)} projections")
     if any(group[name].shape != (n_rows,) for name in EVENT_ARRAYS):
         raise InputError(f"{where}: x, y and energy differ in length")
+    for name in EVENT_ARRAYS:
+        record_of(group[name], f"{where}/{name}")  # what the mocks wrote: refused if unrecorded or resized
     centre = [float(c) for c in attrs["centre_pix"]]
     if len(centre) != 2:
         raise InputError(f"{where}: centre_pix must be [x, y], got {attrs['centre_pix']!r}")
@@ -47,10 +49,12 @@ def event_layout(group: zarr.Group, where: str) -> dict:
 
 
 def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, emax_kev: float, npix: int,
-                  fov_arcmin: float, block_events: int) -> tuple[int, list[int]]:
+                  fov_arcmin: float, block_events: int) -> tuple[int, list[int], int]:
     """Bin, augment and write the stamps of one cluster (row `cluster` of the catalogue).
 
-    Returns (cluster, counts per projection) for the client's record.
+    The events are checked against the mocks' record as they are read (StoreError naming the array
+    when a chunk is missing or damaged; then nothing is written). Returns (cluster, counts per
+    projection, CRC-32 of the block written) for the client's record.
     """
     root = open_store(store_path, "r+")
     where = f"{store_path}/{events_group_name(halo_id)}"
@@ -58,10 +62,12 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
     layout = event_layout(group, where)
     width = fov_arcmin * 60.0 / layout["pixel_arcsec"]  # the stamp's field in detector pixels
     field = Field.centred(layout["centre_pix"], width, npix)
-    images = bin_projections(group["x"], group["y"], group["energy"], layout["offsets"], field, emin_kev,
-                             emax_kev, block_events)
+    readers = [Reader(group[name], f"{where}/{name}") for name in EVENT_ARRAYS]
+    images = bin_projections(*readers, layout["offsets"], field, emin_kev, emax_kev, block_events)
+    for reader in readers:
+        reader.finish()
     stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])
     per_cluster = len(stamps)
     out = root["stamps/images"]
     out[cluster * per_cluster:(cluster + 1) * per_cluster] = stamps
-    return cluster, images.sum(axis=(1, 2)).tolist()
+    return cluster, images.sum(axis=(1, 2)).tolist(), checksum(stamps)

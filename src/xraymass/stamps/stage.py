@@ -15,9 +15,12 @@ import numpy as np
 
 from ..config import Config
 from ..errors import InputError, StoreError
+from ..mocks.config_schema import SETTINGS as MOCKS_SETTINGS
 from ..progress import Progress
 from ..provenance import provenance, write_effective_config
-from ..store import consolidate, is_complete, mark_complete, open_store
+from ..store import (array_of, check_settings, consolidate, is_complete, mark_complete, open_store, read_verified,
+                     record_array, record_chunks, record_settings, verify_array)
+from .config_schema import SETTINGS
 from .dihedral import N_TRANSFORMS
 from .folds import assign_folds
 from .images import event_layout, events_group_name
@@ -43,6 +46,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     root = open_store(cfg.store_path, "r+")
     halo_ids, log_m500c = read_catalogue(root, cfg.store_path)
     events = check_events(root, halo_ids, cfg.stamps, cfg.store_path)
+    check_settings(root["events"], cfg, MOCKS_SETTINGS, f"{cfg.store_path}/events", "stamps")
     stamps = prepare_stamps_group(root, halo_ids, log_m500c, events["projections"], cfg.stamps, cfg.store_path)
     if is_complete(stamps):
         say(f"stamps/ is complete ({stamps['images'].shape[0]} images); nothing to do")
@@ -63,8 +67,9 @@ def read_catalogue(root, store_path: Path) -> tuple[np.ndarray, np.ndarray]:
     if "halos" not in root or not is_complete(root["halos"]):
         raise StoreError(f"{store_path}: halos/ is missing or incomplete; run `xraymass halos` first")
     halos = root["halos"]
-    halo_ids = np.asarray(halos["halo_id"][:], np.int64)
-    log_m500c = np.asarray(halos["log_m500c"][:], np.float64)
+    halo_ids, log_m500c = (read_verified(array_of(halos, name, f"{store_path}/halos/{name}"), f"{store_path}/halos/{name}")
+                           for name in ("halo_id", "log_m500c"))
+    halo_ids, log_m500c = np.asarray(halo_ids, np.int64), np.asarray(log_m500c, np.float64)
     if len(halo_ids) == 0:
         raise InputError(f"{store_path}: halos/ holds no halo; nothing to stamp")
     return halo_ids, log_m500c
@@ -110,12 +115,13 @@ def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dic
                 raise StoreError(f"{store_path}/stamps was made with other settings or halos than this config "
                                  f"asks ({_describe(stamps.attrs, wanted)}); use a new run directory")
             return stamps
-        if same:
+        if same and "images_crc32" in stamps:
             write_labels(stamps, labels)
             return stamps
         say("stamps/ is incomplete and laid out for other settings: starting it again")
     stamps = create_stamps_group(root, len(halo_ids), per_cluster, stamps_cfg["npix"], wanted)
     write_labels(stamps, labels)
+    record_settings(stamps, _Sections(stamps_cfg), SETTINGS)
     return stamps
 
 
@@ -141,6 +147,8 @@ def create_stamps_group(root, n_clusters: int, per_cluster: int, npix: int, attr
                         ("augmentation", "int8"), ("fold", "int8")):
         stamps.create_array(name, shape=(n_images,), chunks=(n_images,), dtype=dtype, fill_value=0)
     stamps.create_array("cluster_done", shape=(n_clusters,), chunks=(n_clusters,), dtype="bool", fill_value=False)
+    # CRC-32 of each cluster's block of images, as its task wrote it (the record of `images`)
+    stamps.create_array("images_crc32", shape=(n_clusters,), chunks=(n_clusters,), dtype="int64", fill_value=-1)
     stamps.attrs.update(attrs)
     return stamps
 
@@ -148,6 +156,7 @@ def create_stamps_group(root, n_clusters: int, per_cluster: int, npix: int, attr
 def write_labels(stamps, labels: dict[str, np.ndarray]) -> None:
     for name, values in labels.items():
         stamps[name][:] = values
+        record_array(stamps[name], values)
 
 
 def clusters_to_do(stamps, n_events: np.ndarray) -> np.ndarray:
@@ -174,15 +183,16 @@ def stamp_clusters(client, store_path: Path, stamps, halo_ids: np.ndarray, todo:
     futures = [client.submit(stamp_cluster, path, int(halo_ids[c]), int(c), **kernel, priority=-rank,
                              key=f"stamps-{events_group_name(halo_ids[c]).split('/')[1]}", pure=False)
                for rank, c in enumerate(todo)]
-    done = stamps["cluster_done"]
+    done, crcs = stamps["cluster_done"], stamps["images_crc32"]
     progress = Progress("stamps", len(todo), unit="cluster")
     try:
         for future in as_completed(futures):
             try:
-                cluster, _ = future.result()
+                cluster, _, crc = future.result()
             except (KilledWorker, FutureCancelledError) as err:
                 raise InputError(f"{future.key}: the Dask worker running it died ({type(err).__name__}); see the "
                                  f"worker logs (often memory: lower stamps.block_events)") from None
+            crcs[cluster] = crc
             done[cluster] = True
             progress.update()
     finally:
@@ -192,13 +202,45 @@ def stamp_clusters(client, store_path: Path, stamps, halo_ids: np.ndarray, todo:
 
 def finish(stamps, cfg: Config, n_workers: int, physics_data) -> None:
     """Provenance, then `complete` (the last write), consolidated metadata, the effective config."""
-    if not stamps["cluster_done"][:].all():
+    done, crcs = stamps["cluster_done"][:], stamps["images_crc32"][:]
+    if not done.all() or (crcs < 0).any():
         raise StoreError(f"{cfg.store_path}/stamps: some clusters are not done; run the stage again")
+    record_chunks(stamps["images"], crcs.tolist())
+    record_array(stamps["cluster_done"], done)
+    record_array(stamps["images_crc32"], crcs)
     stamps.attrs["provenance"] = provenance("stamps", n_workers, physics_data)
     mark_complete(stamps)
     consolidate(cfg.store_path)
     write_effective_config(cfg.run_dir, cfg, "stamps", n_workers, physics_data)
     say(f"stamps/ complete: {stamps['images'].shape[0]} images of {stamps['cluster_done'].shape[0]} clusters")
+
+
+class _Sections:
+    """A stand-in for a Config holding only the stamps section (what record_settings reads)."""
+
+    def __init__(self, stamps_cfg: dict):
+        self.stamps = stamps_cfg
+
+
+def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of `stamps/` and the stage's effective config."""
+    if "stamps" not in root:
+        return "not run", []
+    stamps, problems = root["stamps"], []
+    where = f"{store_path}/stamps"
+    if not is_complete(stamps):
+        problems.append(f"{where}: not complete (run `xraymass stamps` again; it resumes)")
+        return "incomplete", problems
+    names = sorted(name for name, _ in stamps.arrays())
+    for name in names:
+        try:
+            verify_array(stamps[name], f"{where}/{name}")
+        except Exception as err:  # StoreError, or zarr's own on damaged metadata
+            problems.append(str(err))
+    if not (run_dir / "stamps.config.yaml").is_file():
+        problems.append(f"{run_dir / 'stamps.config.yaml'}: the effective config of the stage is missing")
+    n = stamps["images"].shape[0] if "images" in stamps else 0
+    return f"{n} images of {stamps.attrs.get('n_clusters', '?')} clusters, {len(names)} arrays", problems
 
 
 def _describe(found, wanted: dict) -> str:

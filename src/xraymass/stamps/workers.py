@@ -21,6 +21,7 @@ from typing import Iterator
 
 from ..config import first_unset_variable, read_yaml
 from ..errors import ConfigError, InputError
+from ..sitevalues import check_jobqueue
 
 
 
@@ -38,6 +39,7 @@ def load_jobqueue(path: Path) -> dict:
     unset = first_unset_variable(data)
     if unset:
         raise ConfigError(f"{path}: uses {unset}, which is not set in the environment")
+    check_jobqueue(data["jobqueue"]["slurm"], path)  # values are data, never code (xraymass.sitevalues)
     dask.config.update(dask.config.config, data, priority="new")
     return data["jobqueue"]["slurm"]
 

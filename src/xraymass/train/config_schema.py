@@ -44,3 +44,30 @@ SECTIONS = {
                                 "(the kept epochs' checkpoints are also kept, under pinned/)", lo=1, hi=1000),
     },
 }
+
+
+def feature_map_side(npix: int, n_layers: int, kernel_size: int, pool_size: int, padding: str) -> int:
+    """Side of the last feature map: each layer is a convolution (`valid` loses kernel_size - 1) then a pooling."""
+    side = npix
+    for _ in range(n_layers):
+        side = side - (kernel_size - 1) if padding == "valid" else side
+        if side < 1:
+            return 0
+        side //= pool_size
+    return side
+
+
+def _stamp_fits_network(cfg: dict) -> str | None:
+    m, npix = cfg["model"], cfg["stamps"]["npix"] if "stamps" in cfg else None
+    if npix is None:
+        return None
+    side = feature_map_side(npix, len(m["filters"]), m["kernel_size"], m["pool_size"], m["padding"])
+    if side < 1:
+        return (f"'stamps.npix' = {npix} is too small for the network: {len(m['filters'])} convolutions of "
+                f"'model.kernel_size' = {m['kernel_size']} ('model.padding' = {m['padding']!r}) each followed by "
+                f"pooling of 'model.pool_size' = {m['pool_size']} leave no pixel")
+    return None
+
+
+# cross-key rules: functions of the whole validated config, returning one line or None
+RULES = (_stamp_fits_network,)

@@ -15,7 +15,7 @@ import numpy as np
 import zarr
 
 from ..errors import InputError, StoreError
-from ..store import is_complete, open_store
+from ..store import array_of, check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
 from .hvd import Workers
 
 
@@ -47,6 +47,15 @@ class Stamps:
     def read_block(self, b: int) -> np.ndarray:
         return np.asarray(self.images[b * self.block:(b + 1) * self.block])
 
+    def read_verified_block(self, b: int) -> np.ndarray:
+        """Block b, checked against the stamps stage's record (StoreError naming the rows if not)."""
+        from ..store import _read
+
+        where = f"{self.path}/stamps/images"
+        counts = _read(self.images, slice(b * self.block, (b + 1) * self.block), where)
+        verify_chunk(self.images, b, counts, where)
+        return counts
+
 
 @dataclass(frozen=True)
 class FoldSplit:
@@ -58,8 +67,18 @@ class FoldSplit:
     test: np.ndarray
 
 
+def check_made_with(store_path: Path, cfg, stage: str) -> None:
+    """ConfigError naming the keys when the store's stamps were made with other `stamps` settings."""
+    from ..stamps.config_schema import SETTINGS
+
+    root = open_store(store_path, "r")
+    if "stamps" in root:
+        check_settings(root["stamps"], cfg, SETTINGS, f"{store_path}/stamps", stage)
+
+
 def open_stamps(store_path: Path) -> Stamps:
-    """Open the finished `stamps/` group of the run's store (StoreError when absent or unfinished)."""
+    """Open the finished `stamps/` group of the run's store (StoreError when absent, unfinished or
+    not as the stamps stage recorded it; the images are checked block by block in check_values)."""
     root = open_store(store_path, "r")
     where = f"{store_path}/stamps"
     if "stamps" not in root:
@@ -71,12 +90,14 @@ def open_stamps(store_path: Path) -> Stamps:
         if name not in group:
             raise StoreError(f"{where}: array '{name}' is missing")
     images = group["images"]
+    record_of(images, f"{where}/images")
     n = images.shape[0]
     block = int(images.chunks[0])
     if images.ndim != 3 or images.shape[1] != images.shape[2] or n == 0 or n % block:
         raise StoreError(f"{where}/images: shape {images.shape}, chunks {images.chunks}; expected [N,npix,npix] "
                          "in chunks of one cluster's images")
-    columns = {name: np.asarray(group[name][:]) for name in ("log_m500c", "halo_id", "projection", "augmentation", "fold")}
+    columns = {name: read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
+               for name in ("log_m500c", "halo_id", "projection", "augmentation", "fold")}
     for name, col in columns.items():
         if col.shape != (n,):
             raise StoreError(f"{where}/{name}: shape {col.shape}, expected ({n},) like images")
@@ -109,7 +130,8 @@ def select_fold(stamps: Stamps, fold: int) -> FoldSplit:
 
 
 def check_values(stamps: Stamps, split: FoldSplit) -> None:
-    """Fail before training on a non-finite label, or a negative or non-finite count (chunk by chunk)."""
+    """Fail before training on a non-finite label, or a negative or non-finite count, or a block that
+    differs from what the stamps stage wrote (chunk by chunk)."""
     where = f"{stamps.path}/stamps"
     blocks = np.sort(np.concatenate([split.train, split.validation, split.test]))
     labels = stamps.log_m500c[stamps.rows(blocks)]
@@ -119,7 +141,7 @@ def check_values(stamps: Stamps, split: FoldSplit) -> None:
         raise InputError(f"{where}/log_m500c: {bad.size} non-finite labels (first: row {row}, halo "
                          f"{stamps.halo_id[row]}, value {labels[bad[0]]})")
     for b in blocks:
-        counts = stamps.read_block(int(b))
+        counts = stamps.read_verified_block(int(b))
         if counts.dtype.kind == "f" and not np.isfinite(counts).all():
             raise InputError(f"{where}/images: non-finite counts (NaN or inf) in rows "
                              f"{b * stamps.block}-{(b + 1) * stamps.block - 1} (halo {stamps.halo_id[b * stamps.block]})")

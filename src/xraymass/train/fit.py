@@ -243,27 +243,56 @@ def log_epoch(tb, row: dict, fold: int, max_epochs: int) -> None:
 class Checkpoints:
     """Per-epoch checkpoints: TensorFlow checkpoint (weights, Adam state, epoch) + the history as JSON.
 
-    Only rank 0 writes; every rank restores the latest (and rank 0's state is broadcast after)."""
+    Only rank 0 writes; every rank restores the latest (and rank 0's state is broadcast after).
+    A checkpoint directory that cannot be restored (corrupt or foreign index, checkpoint or history)
+    is never silently ignored: it is moved aside (rank 0) and the run stops with one line; the next
+    run starts the fold from epoch 1."""
 
     def __init__(self, directory: Path, model, optimizer, keep: int, writer: bool):
         import tensorflow as tf
 
         self.directory = Path(directory)
+        self.writer = writer
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)
         self.pin = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch)  # write/read, no counter
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=keep,
-                                                  checkpoint_name="epoch")
-        self.writer = writer
+        try:
+            self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=keep,
+                                                      checkpoint_name="epoch")
+        except Exception as err:  # a damaged 'checkpoint' index file is parsed here
+            self._corrupt(f"its index is not readable ({type(err).__name__})")
 
     def restore(self) -> list[dict]:
         """The history up to the latest checkpoint, whose state is loaded; [] when there is none."""
         latest = self.manager.latest_checkpoint
         if latest is None:
+            if any(self.directory.glob("epoch-*")) or any(self.directory.glob("history-*.json")):
+                self._corrupt("checkpoint files are there but the index names none")
             return []
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except Exception as err:  # TensorFlow raises several kinds on a truncated or foreign checkpoint
+            self._corrupt(f"{Path(latest).name} cannot be restored into this model ({type(err).__name__})")
         epoch = int(self.epoch.numpy())
-        return json.loads((self.directory / f"history-{epoch:05d}.json").read_text())
+        path = self.directory / f"history-{epoch:05d}.json"
+        try:
+            history = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            self._corrupt(f"{path.name} is missing or not JSON ({type(err).__name__})")
+        if not (isinstance(history, list) and len(history) == epoch
+                and all(isinstance(row, dict) and row.get("epoch") == i + 1 for i, row in enumerate(history))):
+            self._corrupt(f"{path.name} does not hold the history of epochs 1-{epoch}")
+        return history
+
+    def _corrupt(self, what: str):
+        """Move the directory aside (rank 0) and stop with one line: never a silent restart from epoch 0."""
+        import time
+
+        aside = self.directory.with_name(f"{self.directory.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        if self.writer and self.directory.exists():
+            self.directory.rename(aside)
+        raise InputError(f"{self.directory}: corrupt checkpoint ({what}); moved aside to {aside.name}; "
+                         f"run the same command again to train this fold from epoch 1")
 
     def save(self, epoch: int, history: list[dict], pinned: set[int] = frozenset()) -> None:
         """Checkpoint `epoch` (the latest `keep` are kept); `pinned`: epochs whose checkpoints are also

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from ..errors import StoreError
 from ..provenance import provenance
-from ..store import atomic_path, consolidate, is_complete, mark_complete, open_store, write_text_atomic
+from ..store import atomic_path, consolidate, file_sha256, is_complete, mark_complete, open_store, write_array, write_text_atomic
 from .data import FoldSplit, Stamps
 
 PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
@@ -42,10 +43,27 @@ def stamps_physics_data(store_path: Path):
 
 
 def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
+    """True when the fold's predictions are complete and its model.keras is the one they were made with
+    (StoreError when model.keras is there but differs: corrupt, or another fold's or run's)."""
     parent = predictions_group(store_path, "r")
     if parent is None or fold_name(fold) not in parent:
         return False
-    return is_complete(parent[fold_name(fold)]) and (fold_dir / "model.keras").is_file()
+    group = parent[fold_name(fold)]
+    if not is_complete(group) or not (fold_dir / "model.keras").is_file():
+        return False
+    check_model(fold_dir / "model.keras", group, f"{store_path}/predictions/{fold_name(fold)}")
+    return True
+
+
+def check_model(path: Path, group, where: str) -> None:
+    """StoreError unless the file's SHA-256 is the one the predictions group recorded for its model."""
+    recorded = group.attrs.get("model_sha256")
+    if recorded is None:
+        raise StoreError(f"{where}: no record of its model's checksum (not written by this xraymass); "
+                         f"remove {path.parent} to train the fold again")
+    if file_sha256(path) != recorded:
+        raise StoreError(f"{path}: not the model this fold's predictions were made with (its SHA-256 differs from "
+                         f"the one recorded in {where}: corrupt or replaced); remove {path.parent} to train the fold again")
 
 
 def save_model(model, path: Path) -> None:
@@ -70,7 +88,7 @@ def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
 
 
 def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
-                            converged: bool, ranks: int, rule: str = "paper") -> None:
+                            converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None) -> None:
     """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last."""
     parent = predictions_group(store_path, "a")
     name = fold_name(split.fold)
@@ -78,10 +96,10 @@ def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str,
         del parent[name]
     group = parent.create_group(name)
     for column in PREDICTION_COLUMNS:
-        group.create_array(column, data=table[column], chunks=(max(1, len(table[column])),))
+        write_array(group, column, table[column], chunks=(max(1, len(table[column])),))
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
-                        "converged": bool(converged), "rule": rule,
+                        "converged": bool(converged), "rule": rule, "model_sha256": model_sha256,
                         "provenance": provenance("train", ranks, stamps_physics_data(store_path))})
     mark_complete(group)
     index_predictions(store_path)
@@ -101,3 +119,36 @@ def index_predictions(store_path: Path) -> None:
     except Exception as err:  # a concurrent writer removed a node while the index was being read
         print(f"[train] warning: {store_path}: metadata index not updated ({type(err).__name__}: {err}); "
               "`xraymass evaluate` rewrites it", file=sys.stderr, flush=True)
+
+
+def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
+    """For `xraymass check`: (summary, problems) of every `predictions/fold_KK` and its fold directory."""
+    from ..store import verify_array
+
+    if "predictions" not in root:
+        return "not run", []
+    problems, n_complete = [], 0
+    folds = sorted(root["predictions"].groups())
+    for name, group in folds:
+        where = f"{store_path}/predictions/{name}"
+        if not is_complete(group):
+            problems.append(f"{where}: not complete (run `xraymass train --fold {name[-2:].lstrip('0') or 0}` again)")
+            continue
+        n_complete += 1
+        for column in PREDICTION_COLUMNS:
+            try:
+                verify_array(group[column], f"{where}/{column}")
+            except KeyError:
+                problems.append(f"{where}/{column}: missing")
+            except Exception as err:  # StoreError, or zarr's own on damaged metadata
+                problems.append(str(err))
+        fold_dir = run_dir / "train" / name
+        for file in ("model.keras", "predictions.csv", "history.csv", "train.config.yaml"):
+            if not (fold_dir / file).is_file():
+                problems.append(f"{fold_dir / file}: missing")
+        if (fold_dir / "model.keras").is_file():
+            try:
+                check_model(fold_dir / "model.keras", group, where)
+            except StoreError as err:
+                problems.append(str(err))
+    return f"{n_complete} of {len(folds)} folds complete", problems

@@ -28,6 +28,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     from . import data, fit, outputs
 
     stamps = data.open_stamps(cfg.store_path)
+    data.check_made_with(cfg.store_path, cfg, "train")
     split = data.select_fold(stamps, fold_to_train(args.fold))
     fold_dir = cfg.run_dir / "train" / outputs.fold_name(split.fold)
     if outputs.fold_is_complete(cfg.store_path, fold_dir, split.fold):
@@ -80,11 +81,13 @@ def report_weights(model, workers) -> None:
 def write_outputs(cfg, stamps, split, fold_dir, result, rows, pred, ranks: int) -> None:
     from . import outputs
 
+    from ..store import file_sha256
+
     outputs.save_model(result.model, fold_dir / "model.keras")
     table = outputs.prediction_table(stamps, rows, pred)
     outputs.write_predictions_csv(fold_dir / "predictions.csv", table)
     outputs.write_predictions_group(cfg.store_path, split, table, result.kept_epoch, result.converged, ranks,
-                                    rule=result.rule)
+                                    rule=result.rule, model_sha256=file_sha256(fold_dir / "model.keras"))
     print(f"[train] fold {split.fold}: kept epoch {result.kept_epoch} (rule {result.rule}: {result.reason}); "
           f"{len(rows)} test predictions written", file=sys.stderr, flush=True)
 
