@@ -174,7 +174,9 @@ def test_stamps_refuses_an_injected_jobqueue_value_before_any_worker_job(home, t
 def test_submit_refuses_an_injected_env_file_in_one_line(home, tmp_path, write_config):
     sentinel = tmp_path / "sentinel"
     env_sh = home / "site_configs" / "local" / "env.sh"
-    env_sh.write_text(env_sh.read_text().replace('export XRAYMASS_EXEC=""', f'export XRAYMASS_EXEC="`touch {sentinel}`"'))
+    shipped = env_sh.read_text()
+    assert "export XRAYMASS_SRUN_MPI=pmix\n" in shipped
+    env_sh.write_text(shipped.replace("export XRAYMASS_SRUN_MPI=pmix\n", f'export XRAYMASS_SRUN_MPI="`touch {sentinel}`"\n'))
     out = xraymass("submit", "--config", str(write_config()), "--site", "local", "--dry-run", env=dict(os.environ))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert str(env_sh) in out.stderr and "line" in out.stderr

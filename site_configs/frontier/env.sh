@@ -2,7 +2,7 @@
 # edit site.yaml and run that command. Sourced by every job script (jobs/*.sh) after
 # `set -euo pipefail`, with XRAYMASS_STAGE set; the jobs run
 #   $XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m xraymass <stage> ...
-# OLCF Frontier - every stage on batch nodes; training on 8 MI250X GCDs per node (ROCm image)
+# OLCF Frontier - every stage on batch nodes, training on 8 MI250X GCDs per node (ROCm image)
 module load olcf-container-tools apptainer-enable-mpi apptainer-enable-gpu
 # MIOpen kernel cache in node-local /tmp, one per job
 export MIOPEN_USER_DB_PATH=/tmp/${USER:-xraymass}-miopen-${SLURM_JOB_ID:-0}

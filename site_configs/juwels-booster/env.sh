@@ -2,7 +2,7 @@
 # edit site.yaml and run that command. Sourced by every job script (jobs/*.sh) after
 # `set -euo pipefail`, with XRAYMASS_STAGE set; the jobs run
 #   $XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m xraymass <stage> ...
-# JSC JUWELS - Booster A100 nodes for training, Cluster nodes for the CPU stages; Apptainer, ParaStation PMIx
+# JSC JUWELS - Booster A100 nodes for training, Cluster nodes for the CPU stages, Apptainer, ParaStation PMIx
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 export XRAYMASS_IMAGE=${XRAYMASS_IMAGE:-$XRAYMASS_HOME/xraymass.sif}
 export XRAYMASS_SRUN_MPI=pspmix

@@ -15,10 +15,9 @@ Three rules, generic over every value (so keys added to the site schema are cove
    `python` is words ending in a Python interpreter; each `job-script-prologue` line is
    `source FILE`, `. FILE`, `module ...`, `export NAME=VALUE` or `cd DIR`; each
    `job-extra-directives` entry is one sbatch option (`--name[=value]`).
-3. env.sh, which every job script sources, holds only comments, `export NAME=VALUE ...`,
-   `source FILE` / `. FILE` and `module ...` lines, whose values are literal words or
-   parameter expansions ($NAME, ${NAME}, ${NAME:-default}), double-quoted or not: no command
-   substitution, no command separator, no redirection.
+3. env.sh (and the Alps EDF), which every job script sources, is written from site.yaml's checked
+   values by xraymass.sites.launch; a file that differs from what site.yaml writes is refused
+   (xraymass.sites.site), so nothing reaches a job script that rule 1 has not seen.
 
 Anything else is a ConfigError naming the file, the key (or line) and the value.
 """
@@ -32,7 +31,6 @@ from .errors import ConfigError
 
 UNSAFE = re.compile(r"[$`;&|<>\\'\"\x00-\x1f\x7f]")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_WORD_CHARS = re.compile(r"[A-Za-z0-9_./:@%+=,~-]")
 _PYTHON = re.compile(r"(.*/)?python(3(\.[0-9]+)?)?")
 _PROLOGUE = re.compile(rf"(source|\.|cd) \S+|module( \S+)+|export {_NAME}=\S*")
 _DIRECTIVE = re.compile(r"--[a-z][a-z-]*(=\S+)?")
@@ -50,17 +48,15 @@ def string_values(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from string_values(v, f"{key}.{i}")
 
 
-def check_site_files(cfg, directory: Path) -> None:
-    """Rules 1 and 3 for a loaded site: every string value of its config, and its env.sh.
-    (jobqueue.yaml is checked where it is read, after expansion in the job: stamps/workers.py.)"""
+def check_site_files(cfg) -> None:
+    """Rule 1 for a loaded site: every string value of its config. (env.sh is written from these values
+    and checked against them by xraymass.sites.site; jobqueue.yaml is checked where it is read, after
+    expansion in the job: stamps/workers.py.)"""
     data = cfg.to_dict()
     # sbatch options are argv elements of sbatch, never shell text, each checked against its own strict
     # pattern (xraymass.sites.options): constraints legitimately hold '&' and '|'
     check_values({section: values for section, values in data.items() if not section.startswith("slurm_")},
                  cfg.path)
-    env_sh = Path(directory) / "env.sh"
-    if env_sh.is_file():
-        check_env_file(env_sh)
 
 
 def check_values(data: Any, path: Path | str, prefix: str = "") -> None:
@@ -85,113 +81,6 @@ def check_jobqueue(options: dict[str, Any], path: Path | str) -> None:
         for i, line in enumerate(options.get(key) or []):
             if not isinstance(line, str) or not pattern.fullmatch(line.strip()):
                 raise ConfigError(f"{path}: 'jobqueue.slurm.{key}.{i}' = {line!r} is not allowed; expected {what}")
-
-
-def check_env_file(path: Path) -> None:
-    """Rule 3: env.sh holds only exports, sources and module commands with inert values."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not readable as UTF-8 text ({type(err).__name__})") from None
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        problem = _env_line_problem(line)
-        if problem:
-            raise ConfigError(f"{path}: line {number} {line!r} is not allowed: {problem} (env files hold only "
-                              f"export NAME=VALUE, source FILE and module lines; values are data, never code)")
-
-
-def _env_line_problem(line: str) -> str | None:
-    words = _split_words(line)
-    if words is None:
-        return "unbalanced quotes"
-    command, args = words[0], words[1:]
-    if command == "export":
-        if not args:
-            return "export of nothing"
-        for arg in args:
-            name, sep, value = arg.partition("=")
-            if not re.fullmatch(_NAME, name) or not sep:
-                return f"{arg!r} is not NAME=VALUE"
-            problem = _value_problem(value)
-            if problem:
-                return f"{name}: {problem}"
-        return None
-    if command in ("source", ".", "module"):
-        if not args:
-            return f"{command} of nothing"
-        for arg in args:
-            problem = _value_problem(arg)
-            if problem:
-                return problem
-        return None
-    return f"{command!r} is not export, source or module"
-
-
-def _split_words(line: str) -> list[str] | None:
-    """Words of a line: runs of characters outside double quotes split at spaces, quotes kept."""
-    words, current, quoted = [], "", False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-            current += ch
-        elif ch.isspace() and not quoted:
-            if current:
-                words.append(current)
-            current = ""
-        else:
-            current += ch
-    if quoted:
-        return None
-    if current:
-        words.append(current)
-    return words
-
-
-def _value_problem(value: str) -> str | None:
-    """None when `value` is literal words and $NAME / ${NAME} / ${NAME:-default} expansions only."""
-    text = value.replace('"', "") if value.count('"') % 2 == 0 else None
-    if text is None:
-        return "unbalanced quotes"
-    quoted_space = '"' in value
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "$":
-            end = _expansion_end(text, i)
-            if end is None:
-                return f"{text[i:i + 12]!r}...: only $NAME, ${{NAME}} and ${{NAME:-default}} may expand"
-            i = end
-            continue
-        if ch == " " and quoted_space:
-            i += 1
-            continue
-        if not _WORD_CHARS.fullmatch(ch):
-            return f"{_describe(ch)} has a meaning to the shell"
-        i += 1
-    return None
-
-
-def _expansion_end(text: str, i: int) -> int | None:
-    """Index after the parameter expansion starting at text[i] == '$', or None if it is not one."""
-    m = re.match(_NAME, text[i + 1:])
-    if m:
-        return i + 1 + m.end()
-    m = re.match(rf"\{{({_NAME})(\}}|:-)", text[i + 1:])
-    if not m:
-        return None
-    j = i + 1 + m.end()
-    if m.group(2) == "}":
-        return j
-    depth, start = 1, j
-    while j < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        j += 1
-    if depth:
-        return None
-    return j if _value_problem(text[start:j - 1]) is None else None
 
 
 def _describe(ch: str) -> str:

@@ -102,10 +102,27 @@ def load_site(name: str | None, home: Path | None = None, overrides: Sequence[st
         if "account" in options[stage]:
             _check_account(cfg, path, options[stage]["account"], f"slurm_{stage}.options.account")
     _check_software(cfg, path)
+    check_site_files(cfg)  # every value, whatever its key, is data, never code (xraymass.sitevalues)
+    site = Site(name, directory, cfg, options, srun)
     if check_files:  # off only while env.sh is being written from site.yaml (xraymass.sites.launch)
         _check_files(cfg, directory)
-    check_site_files(cfg, directory)  # every value, whatever its key, is data, never code (xraymass.sitevalues)
-    return Site(name, directory, cfg, options, srun)
+        _check_generated(site, home)
+    return site
+
+
+def _check_generated(site: Site, home: Path) -> None:
+    """env.sh (and the Alps EDF), which the job scripts source, are written from site.yaml alone: a file
+    that differs (edited by hand, or site.yaml changed since) is refused, naming its first differing line."""
+    from .launch import generated_files_of
+
+    for path, text in generated_files_of(site.name, home).items():
+        have = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+        want = text.splitlines()
+        if have != want:
+            line = next((i for i, (a, b) in enumerate(zip(have, want), 1) if a != b), min(len(have), len(want)) + 1)
+            raise ConfigError(f"{path}: line {line} differs from what {site.directory / 'site.yaml'} writes (the file "
+                              f"is generated, never edited: site values are data, never code); run "
+                              f"'python -m xraymass.sites.launch {site.name}'")
 
 
 def _expand_values(options: dict, path: Path, where: str) -> dict:
