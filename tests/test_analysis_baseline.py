@@ -122,7 +122,7 @@ def test_baseline_stage_reports_the_cnn_ratio(tmp_path, write_config):
     report = (cfg.run_dir / "results" / "report.md").read_text()
     assert "| 3% |" in report and "| 14.6 |" in report and "| 22.2 |" in report
     assert f"slope b = {summary['fit']['b']:.3f}" in report and f"normalisation a = {summary['fit']['a']:.3f}" in report
-    assert f"ratio {head['ratio']:.3f} [{head['ratio_ci95'][0]:.3f}-{head['ratio_ci95'][1]:.3f}]" in report
+    assert f"ratio {head['ratio']:.3f} [{head['ratio_ci95'][0]:.3f}, {head['ratio_ci95'][1]:.3f}]" in report
     assert_every_sigma_names_its_estimator(report)
     assert (cfg.run_dir / "results" / "baseline_lx_m.png").is_file()
     assert (cfg.run_dir / "baseline.config.yaml").is_file()

@@ -156,12 +156,16 @@ def test_embedded_files_and_instrument_are_the_same_in_every_run(embedded, tmp_p
 
 
 def test_auto_falls_back_and_names_what_was_missing(tmp_path):
+    from xraymass.errors import InputError
     from xraymass.mocks.physics import resolve_physics
 
-    phys = resolve_physics(physics_config(data="auto", apec_dir=str(tmp_path / "apec")),
-                           mocks_config(foreground=False), tmp_path)
+    phys = resolve_physics(physics_config(data="auto"), mocks_config(foreground=False), tmp_path)
     assert phys.kind == "embedded"
     assert any("apec_v3.0.9_coco.fits" in m for m in phys.describe()["missing_real"])
+    # a path the user gave is never silently replaced by the embedded physics
+    with pytest.raises(InputError, match="physics.apec_dir"):
+        resolve_physics(physics_config(data="auto", apec_dir=str(tmp_path / "apec")),
+                        mocks_config(foreground=False), tmp_path)
 
 
 def write_apec_format_tables(directory, version="3.0.9", n_kT=60, n_energy=2400):

@@ -26,6 +26,8 @@ write_conf() {
 ClusterName=xraymass
 SlurmctldHost=$host
 AuthType=auth/munge
+# a requeued job waits this long before it starts again (SLURM's default is 120 s)
+AuthInfo=cred_expire=30
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
