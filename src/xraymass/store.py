@@ -226,6 +226,26 @@ def read_verified(array: zarr.Array, where: str) -> np.ndarray:
     return data
 
 
+def array_problems(group: zarr.Group, names, where: str, block_rows: int | None = None) -> list[str]:
+    """For `xraymass check`: one line per array of `group` named in `names` that is missing or differs
+    from its record (verify_array), each named as `where`/NAME."""
+    problems = []
+    for name in names:
+        try:
+            verify_array(group[name], f"{where}/{name}", block_rows=block_rows)
+        except KeyError:
+            problems.append(f"{where}/{name}: missing")
+        except Exception as err:  # StoreError, or zarr's own on damaged metadata
+            problems.append(str(err))
+    return problems
+
+
+def config_problems(run_dir: Path, stage: str) -> list[str]:
+    """For `xraymass check`: the stage's effective config `<run_dir>/<stage>.config.yaml`, if missing."""
+    path = Path(run_dir) / f"{stage}.config.yaml"
+    return [] if path.is_file() else [f"{path}: the effective config of the stage is missing"]
+
+
 def verify_array(array: zarr.Array, where: str, block_rows: int | None = None) -> None:
     """Read the array through, a block of rows (default: one chunk) at a time, and check its record."""
     record = record_of(array, where)

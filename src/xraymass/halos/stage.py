@@ -63,7 +63,7 @@ def check_catalogue_settings(cfg, stage: str) -> None:
 
 def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `halos/` and the stage's effective config."""
-    from ..store import is_complete, verify_array
+    from ..store import array_problems, config_problems, is_complete
 
     if "halos" not in root:
         return "not run", []
@@ -72,13 +72,7 @@ def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
     if not is_complete(group):
         problems.append(f"{where}: not complete (run `xraymass halos` again)")
     names = sorted(name for name, _ in group.arrays())
-    for name in names:
-        try:
-            verify_array(group[name], f"{where}/{name}")
-        except Exception as err:  # StoreError, or zarr's own on damaged metadata
-            problems.append(str(err))
-    if not (run_dir / f"{STAGE}.config.yaml").is_file():
-        problems.append(f"{run_dir / (STAGE + '.config.yaml')}: the effective config of the stage is missing")
+    problems += array_problems(group, names, where) + config_problems(run_dir, STAGE)
     return f"{group.attrs.get('n_halos', '?')} halos, {len(names)} arrays", problems
 
 

@@ -236,7 +236,7 @@ def scratch_prefix(base: str | None, store_path: Path) -> str:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `events/` and the stage's effective config."""
-    from ..store import verify_array
+    from ..store import array_problems, config_problems
 
     if "events" not in root:
         return "not run", []
@@ -250,16 +250,10 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
         if not is_complete(group):
             problems.append(f"{where}/{name}: not complete")
             continue
-        for array in ("x", "y", "energy"):
-            try:
-                verify_array(group[array], f"{where}/{name}/{array}", block_rows=EVENT_CHUNK_ROWS)
-                n_events += group[array].shape[0] if array == "x" else 0
-            except KeyError:
-                problems.append(f"{where}/{name}/{array}: missing")
-            except Exception as err:  # StoreError, or zarr's own on damaged metadata
-                problems.append(str(err))
-    if not (run_dir / f"{STAGE}.config.yaml").is_file():
-        problems.append(f"{run_dir / (STAGE + '.config.yaml')}: the effective config of the stage is missing")
+        x_problems = array_problems(group, ("x",), f"{where}/{name}", block_rows=EVENT_CHUNK_ROWS)
+        problems += x_problems + array_problems(group, ("y", "energy"), f"{where}/{name}", block_rows=EVENT_CHUNK_ROWS)
+        n_events += group["x"].shape[0] if not x_problems else 0
+    problems += config_problems(run_dir, STAGE)
     return f"{n_halos} halos, {n_events} events", problems
 
 

@@ -18,8 +18,8 @@ from ..errors import InputError, StoreError
 from ..mocks.config_schema import SETTINGS as MOCKS_SETTINGS
 from ..progress import Progress
 from ..provenance import provenance, write_effective_config
-from ..store import (array_of, check_settings, consolidate, is_complete, mark_complete, open_store, read_verified,
-                     record_array, record_chunks, record_settings, verify_array)
+from ..store import (array_of, array_problems, check_settings, config_problems, consolidate, is_complete,
+                     mark_complete, open_store, read_verified, record_array, record_chunks, record_settings)
 from .config_schema import SETTINGS
 from .dihedral import N_TRANSFORMS
 from .folds import assign_folds
@@ -232,13 +232,7 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
         problems.append(f"{where}: not complete (run `xraymass stamps` again; it resumes)")
         return "incomplete", problems
     names = sorted(name for name, _ in stamps.arrays())
-    for name in names:
-        try:
-            verify_array(stamps[name], f"{where}/{name}")
-        except Exception as err:  # StoreError, or zarr's own on damaged metadata
-            problems.append(str(err))
-    if not (run_dir / "stamps.config.yaml").is_file():
-        problems.append(f"{run_dir / 'stamps.config.yaml'}: the effective config of the stage is missing")
+    problems += array_problems(stamps, names, where) + config_problems(run_dir, "stamps")
     n = stamps["images"].shape[0] if "images" in stamps else 0
     return f"{n} images of {stamps.attrs.get('n_clusters', '?')} clusters, {len(names)} arrays", problems
 
