@@ -14,11 +14,12 @@ import yaml
 
 from conftest import REPO, xraymass
 from xraymass.errors import ConfigError
-from xraymass.sites.config_schema import STAGES
+from xraymass.stages import CHAIN as STAGES
+from xraymass.stages import stage as declared
 from xraymass.sites.options import check_options
 from xraymass.sites.launch import generated_files_of
 from xraymass.sites.site import load_site, site_names
-from xraymass.sites.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command, warning_seconds
+from xraymass.chain.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command, warning_seconds
 
 REAL_SITES = ("perlmutter", "frontier", "alps", "juwels-booster", "vista", "lumi")
 REQUIRED = ("local", "generic", *REAL_SITES)
@@ -178,12 +179,7 @@ def test_site_files_and_job_scripts_exist(name, account):
     for stage in STAGES:
         script = REPO / "jobs" / SCRIPTS[stage]
         assert script.is_file(), f"{script} missing"
-        text = script.read_text()
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
-        assert 'site_configs/${XRAYMASS_SITE:-local}/env.sh' in text
-        assert f"XRAYMASS_STAGE={stage}" in text
-        assert re.search(r'^\$XRAYMASS_LAUNCH \$XRAYMASS_EXEC python -m ', text, re.M), script
-        assert re.search(r"^#SBATCH --output=logs/%x-(%j|%A_%a)\.out$", text, re.M), script
     jobqueue = site.directory / site.cfg.dask["jobqueue"]
     if name == "local" and not jobqueue.is_file():
         pytest.skip("the local site runs Dask in-process (dask.cluster: local)")
@@ -194,6 +190,29 @@ def test_site_files_and_job_scripts_exist(name, account):
     for line in block.get("job-script-prologue", []):
         sourced = line.removeprefix("source ").replace("$XRAYMASS_HOME", str(REPO))
         assert Path(sourced) == site.env_sh
+
+
+def test_job_scripts_share_one_shape():
+    """Every job script of the chain: #SBATCH header with its job name and log, `set -euo pipefail`, the stage set,
+    jobs/stage.sh sourced (the one place of the defaults and the site's environment), `set -x`, and one launch line
+    that runs the command its declaration gives (xraymass.stages) with the config and "$@"."""
+    common = (REPO / "jobs" / "stage.sh").read_text()
+    assert ': "${XRAYMASS_CONFIG:=pipeline/demo.yaml}"' in common
+    assert 'source "$XRAYMASS_HOME/site_configs/$XRAYMASS_SITE/env.sh"' in common
+    for stage in STAGES:
+        script = REPO / "jobs" / SCRIPTS[stage]
+        text = script.read_text()
+        lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert f"#SBATCH --job-name=xraymass-{stage}\n" in text, script
+        assert re.search(r"^#SBATCH --output=logs/%x-(%j|%A_%a)\.out$", text, re.M), script
+        assert lines[:3] == ["set -euo pipefail", f"export XRAYMASS_STAGE={stage}",
+                             'source "${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR}/jobs/stage.sh"'], script
+        launch = [line for line in lines if line.startswith("$XRAYMASS_LAUNCH")]
+        assert len(launch) == 1, script
+        assert lines[lines.index(launch[0]) - 1].startswith("set -x"), script
+        assert launch[0].startswith(f"$XRAYMASS_LAUNCH $XRAYMASS_EXEC {declared(stage).command()} "), script
+        assert '--config "$XRAYMASS_CONFIG" "$@"' in launch[0], script
+        assert "pipeline/demo.yaml" not in text and "env.sh" not in "\n".join(lines), script
 
 
 RESOURCE_OPTIONS = {"partition", "qos", "constraint", "nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem",
@@ -443,7 +462,7 @@ def test_submit_container_site_needs_its_image(tmp_path, write_config, account):
 @pytest.mark.parametrize("name", SITES)
 def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
     """The launch line `xraymass submit --dry-run` prints for each stage is the one the job scripts build from env.sh."""
-    from xraymass.sites.launch import COMMANDS, launch_line
+    from xraymass.sites.launch import launch_line
 
     site = load_site(name, REPO)
     for stage in STAGES:
@@ -455,7 +474,7 @@ def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
         out = subprocess.run(["bash", "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         built = out.stdout.strip().replace(str(tmp_path), "$PWD").replace(str(REPO), "$XRAYMASS_HOME")
-        shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + COMMANDS.get(stage, f"python -m xraymass {stage}"))
+        shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + declared(stage).command())
         assert built.split() == shown.split(), (name, stage)
 
 

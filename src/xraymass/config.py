@@ -23,7 +23,8 @@ import yaml
 from .errors import ConfigError
 from .schema import Key
 
-# Sections shared by every stage; stage sections live in <stage>/config_schema.py.
+# Sections shared by every stage; stage sections live in the `schema` module each stage declares
+# (xraymass.stages).
 CORE_SECTIONS: dict[str, dict[str, Key]] = {
     "run": {
         "name": Key(str, "demo", "name of the run; the run directory defaults to runs/<name>"),
@@ -36,20 +37,15 @@ CORE_SECTIONS: dict[str, dict[str, Key]] = {
                     choices=("planck15", "planck18", "WMAP9")),
     },
 }
-STAGE_SCHEMA_MODULES = (
-    "xraymass.halos.config_schema",
-    "xraymass.mocks.config_schema",
-    "xraymass.stamps.config_schema",
-    "xraymass.train.config_schema",
-    "xraymass.analysis.config_schema",
-)
 SITE_SCHEMA_MODULE = "xraymass.sites.config_schema"
 _UNSET_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
 def _stage_schema_modules() -> list:
     modules = []
-    for name in STAGE_SCHEMA_MODULES:
+    from .stages import schema_modules
+
+    for name in schema_modules():
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as err:

@@ -242,7 +242,9 @@ def array_problems(group: zarr.Group, names, where: str, block_rows: int | None 
 
 def config_problems(run_dir: Path, stage: str) -> list[str]:
     """For `xraymass check`: the stage's effective config `<run_dir>/<stage>.config.yaml`, if missing."""
-    path = Path(run_dir) / f"{stage}.config.yaml"
+    from .layout import effective_config
+
+    path = effective_config(run_dir, stage)
     return [] if path.is_file() else [f"{path}: the effective config of the stage is missing"]
 
 

@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..stages import DEFAULT_CONFIG
 from .cosmo import KEV_ERG, KEV_K, KPC_CM, M_P_G, MSUN_G, X_H
 
 NE_PER_NH = (1.0 + X_H) / (2.0 * X_H)       # fully ionised H + He (yt's "ionized" emission_measure)
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..config import load_config
 
     parser = argparse.ArgumentParser(prog="python -m xraymass.halos.calibration", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="pipeline/demo.yaml")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print the fits and comparisons as JSON")
     args = parser.parse_args(argv)

@@ -14,10 +14,11 @@ MARGIN = 1.05  # the dataset's box reaches 5% beyond the farthest particle's smo
 
 def catalogue_row(cfg, halo_id: int) -> dict[str, Any]:
     """The catalogue entry of `halo_id` from the run's store (the halos stage must be complete)."""
-    from ..store import is_complete, open_store
+    from ..layout import catalogue_complete
+    from ..store import open_store
 
     root = open_store(cfg.store_path, "r")
-    if "halos" not in root or not is_complete(root["halos"]):
+    if not catalogue_complete(root):
         raise StoreError(f"{cfg.store_path}/halos: the halo catalogue is missing or incomplete; "
                          "run `xraymass halos` first")
     group = root["halos"]

@@ -45,12 +45,12 @@ def run(cfg, args) -> int:
 
 
 def catalogue_complete(cfg) -> bool:
-    from ..store import is_complete, open_store
+    from ..layout import catalogue_complete
+    from ..store import open_store
 
     if not (cfg.store_path / "zarr.json").is_file():
         return False
-    root = open_store(cfg.store_path, "r")
-    return "halos" in root and is_complete(root["halos"])
+    return catalogue_complete(open_store(cfg.store_path, "r"))
 
 
 def check_catalogue_settings(cfg, stage: str) -> None:

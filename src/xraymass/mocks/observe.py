@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..layout import halo_name
+
 KELVIN_PER_KEV = 1.160451812e7  # 1 keV / k_B (CODATA 2018)
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def observe_halo(ds, *, centre_kpc, halo_id: int, seed: int, phys, mocks: dict[s
 
     Its intermediate files go to a directory `<prefix>hNNNNNNNN-*` in `scratch`, removed at the end."""
     seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
-    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}h{halo_id:08d}-", dir=scratch))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-", dir=scratch))
     start = time.perf_counter()
     try:
         n_photons, n_cells = generate_photons(ds, workdir / "photons", centre_kpc, phys, mocks,

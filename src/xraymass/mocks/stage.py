@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, StoreError
+from ..layout import catalogue_complete, halo_name
 from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
                      record_settings, remove_leftovers, write_array)
 from .config_schema import SETTINGS
@@ -97,7 +98,7 @@ def estimated_cost_order(task: dict[str, Any]) -> tuple:
 
 
 def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
-    if "halos" not in root or not is_complete(root["halos"]):
+    if not catalogue_complete(root):
         raise StoreError(f"{path}: the halo catalogue 'halos' is missing or incomplete; run `xraymass halos` first")
     halos = root["halos"]
     missing = [name for name in CATALOGUE_ARRAYS if name not in halos]
@@ -258,7 +259,8 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
 
 
 def group_name(halo_id: int) -> str:
-    return f"h{halo_id:08d}"
+    """One halo's group inside `events/` (xraymass.layout.halo_name)."""
+    return halo_name(halo_id)
 
 
 def write_halo_events(events_group, task: dict[str, Any], events, attrs: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Sequence
 from ..config import Config, first_unset_variable, load_config
 from ..errors import ConfigError
 from ..sitevalues import check_site_files
-from .config_schema import STAGES
+from ..stages import CHAIN as STAGES
 from .options import PATTERNS, SRUN_PATTERNS, check_options, to_argv
 
 DEFAULT_SITE = "local"

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import InputError, StoreError
+from ..layout import catalogue_complete
 from ..mocks.config_schema import SETTINGS as MOCKS_SETTINGS
 from ..progress import Progress
 from ..provenance import provenance, write_effective_config
@@ -64,7 +65,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
 
 def read_catalogue(root, store_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Halo ids and log10(M500c) of the catalogue, in catalogue order."""
-    if "halos" not in root or not is_complete(root["halos"]):
+    if not catalogue_complete(root):
         raise StoreError(f"{store_path}: halos/ is missing or incomplete; run `xraymass halos` first")
     halos = root["halos"]
     halo_ids, log_m500c = (read_verified(array_of(halos, name, f"{store_path}/halos/{name}"), f"{store_path}/halos/{name}")

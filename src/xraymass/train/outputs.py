@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from .. import layout
 from ..errors import StoreError
 from ..provenance import provenance
 from ..store import atomic_path, consolidate, file_sha256, is_complete, mark_complete, open_store, write_array, write_text_atomic
@@ -19,7 +20,8 @@ PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true",
 
 
 def fold_name(fold: int) -> str:
-    return f"fold_{fold:02d}"
+    """A fold's group and folder name (xraymass.layout.fold_name)."""
+    return layout.fold_name(fold)
 
 
 def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
