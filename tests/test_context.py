@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 
+import numpy as np
 import pytest
 
 from xraymass.context import get_context, launched_size
@@ -24,6 +25,10 @@ def test_serial_fallback(monkeypatch):
     assert (ctx.rank, ctx.size, ctx.local_rank, ctx.local_size, ctx.is_root) == (0, 1, 0, 1, True)
     assert ctx.bcast(5) == 5 and ctx.gather(3) == [3] and ctx.allgather(1) == [1]
     ctx.barrier()
+    rows = np.arange(3)
+    assert ctx.mean(2) == 2.0 and ctx.any(True) and not ctx.any(False)
+    assert ctx.allgather_rows(rows) is rows and ctx.gather_strings("w") == ["w"]
+    assert ctx.gradient_tape("tape") == "tape"
     with pytest.raises(InputError, match=r"needs at least 2 MPI ranks, got 1"):
         ctx.require_ranks(2)
 

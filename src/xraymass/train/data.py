@@ -16,7 +16,7 @@ import zarr
 
 from ..errors import InputError, StoreError
 from ..store import array_of, check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
-from .hvd import Workers
+from ..context import DistContext
 
 
 @dataclass
@@ -155,7 +155,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
 
 
-def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: Workers) -> int:
+def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: DistContext) -> int:
     """Batches per rank and epoch: every image once on one rank; with several ranks, the same whole
     number of full batches on every rank (collectives need equal step counts)."""
     if workers.size == 1:
@@ -164,7 +164,7 @@ def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: Worker
 
 
 def training_dataset(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, local_batch: int,
-                     shuffle_buffer: int, workers: Workers):
+                     shuffle_buffer: int, workers: DistContext):
     """This rank's shuffled, batched, prefetched (counts, log_m500c) batches for one epoch."""
     import tensorflow as tf
 
@@ -185,7 +185,7 @@ def training_dataset(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def prediction_dataset(stamps: Stamps, blocks: np.ndarray, batch: int, workers: Workers):
+def prediction_dataset(stamps: Stamps, blocks: np.ndarray, batch: int, workers: DistContext):
     """This rank's share of `blocks` in order, as (counts, row index) batches."""
     import tensorflow as tf
 

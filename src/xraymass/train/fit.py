@@ -29,7 +29,7 @@ from ..errors import ConfigError, InputError
 from ..progress import Progress
 from ..store import write_text_atomic
 from . import data, stopping
-from .hvd import Workers
+from ..context import DistContext
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "max_abs_delta", "median_delta", "slope", "span_ratio",
                   "max_abs_delta_ok", "median_ok", "slope_ok", "span_ok", "met", "eligible", "kept")
@@ -67,7 +67,7 @@ def fold_seed(run_seed: int, train_seed: int, fold: int) -> int:
     return int(np.random.SeedSequence([run_seed, train_seed, fold]).generate_state(1)[0] >> 1)
 
 
-def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Workers,
+def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: DistContext,
                           scale_lr_with_ranks: bool) -> tuple[int, float]:
     """(batch per rank, learning rate). Default: global batch = batch_size split over the ranks, the
     learning rate as configured (the single-GPU run); scaled: batch_size per rank, lr x ranks."""
@@ -79,7 +79,7 @@ def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Worker
     return batch_size // workers.size, learning_rate
 
 
-def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fold_dir: Path, model_cfg: dict,
+def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: DistContext, fold_dir: Path, model_cfg: dict,
                run_seed: int, stop: StopRequest, *, learning_rate: float, batch_size: int, max_epochs: int,
                max_abs_delta: float, max_abs_median: float, min_slope: float, slope_fit: str, rule: str,
                patience: int, min_span: float, shuffle_buffer: int, scale_lr_with_ranks: bool, seed: int,
@@ -150,7 +150,7 @@ def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: d
     return model, optimizer
 
 
-def make_steps(model, optimizer, workers: Workers):
+def make_steps(model, optimizer, workers: DistContext):
     """(train_step(x, y) -> MSE loss, with gradients averaged over the ranks; predict_step(x) -> log M)."""
     import tensorflow as tf
     import tf_keras
@@ -196,13 +196,13 @@ def reset_dropout(model, seed: int) -> None:
 
 
 def predict_rows(predict_step, stamps: data.Stamps, blocks: np.ndarray, batch: int,
-                 workers: Workers) -> tuple[np.ndarray, np.ndarray]:
+                 workers: DistContext) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, predicted log M) for every image of `blocks`, shared out over the ranks, in row order."""
     rows, preds = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     for x, r in data.prediction_dataset(stamps, blocks, batch, workers):
         preds.append(predict_step(x).numpy())
         rows.append(r.numpy())
-    rows, preds = workers.gather(np.concatenate(rows)), workers.gather(np.concatenate(preds))
+    rows, preds = workers.allgather_rows(np.concatenate(rows)), workers.allgather_rows(np.concatenate(preds))
     order = np.argsort(rows, kind="stable")
     return rows[order], preds[order]
 
