@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import ConfigError
-from .schema import Key
+from .schema import Key, Section, section_class
 
 # Sections shared by every stage; stage sections live in the `schema` module each stage declares
 # (xraymass.stages).
@@ -73,17 +73,23 @@ def site_schema() -> dict[str, dict[str, Key]]:
 
 
 class Config:
-    """A validated config: `cfg.train` is the dict of the `train` section (a copy, safe to unpack)."""
+    """A validated config: `cfg.train` is the `train` section, a frozen dataclass built from its schema
+    (xraymass.schema.Section: `cfg.train.max_epochs`, `cfg.train["max_epochs"]`, `fit(**cfg.train)`)."""
 
-    def __init__(self, path: Path, data: dict[str, dict[str, Any]]):
+    def __init__(self, path: Path, data: dict[str, dict[str, Any]], schema: dict[str, dict[str, Key]] | None = None):
         self.path = path
         self._data = data
+        self._classes = {name: section_class(name, keys) for name, keys in (schema or {}).items()}
 
-    def __getattr__(self, section: str) -> dict[str, Any]:
+    def __getattr__(self, section: str) -> Section | dict[str, Any]:
+        if section.startswith("_"):
+            raise AttributeError(section)
         try:
-            return copy.deepcopy(self._data[section])
+            values = copy.deepcopy(self._data[section])
         except KeyError:
             raise AttributeError(section) from None
+        cls = self._classes.get(section)
+        return cls(**values) if cls is not None else values
 
     def sections(self) -> list[str]:
         return list(self._data)
@@ -114,7 +120,7 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), kind: st
         problem = rule(data)
         if problem:
             raise ConfigError(f"{path}: {problem}")
-    return Config(path, data)
+    return Config(path, data, schema)
 
 
 class _StrictLoader(yaml.SafeLoader):

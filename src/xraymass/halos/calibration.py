@@ -288,20 +288,18 @@ def _median(ratio, m, lo, hi) -> float:
 def measure_population(cfg, progress: bool = True) -> dict[str, np.ndarray]:
     """Generate every synthetic halo of the config and measure it as the mocks see it; arrays by quantity."""
     from ..progress import Progress
+    from .population import Population
     from .synthetic import Model
 
-    model = Model(**cfg.synthetic)
-    halos, seed, name = cfg.halos, cfg.run["seed"], cfg.cosmology["name"]
-    m500c = model.masses(seed, np.arange(model.n_halos), halos["log_m500c_min"], halos["log_m500c_max"],
-                         halos["redshift"], name)
+    model, population = Model(**cfg.synthetic), Population.from_config(cfg)
+    m500c = population.masses(model, np.arange(model.n_halos))
     band = (cfg.baseline["emin_kev"], cfg.baseline["emax_kev"])
     bar = Progress("calibration", model.n_halos, enabled=progress)
     rows = []
-    for halo_id, m, gas in model.population(seed, halos["log_m500c_min"], halos["log_m500c_max"],
-                                            halos["redshift"], name):
-        props = model.properties(seed, halo_id, m, halos["redshift"], name)
+    for halo_id, m, gas in population.halos(model):
+        props = population.properties(model, halo_id, m)
         rows.append({**luminosities(gas, props.r500c, kt_min_kev=cfg.mocks["kt_min_kev"], mocks=cfg.mocks,
-                                    cosmology=name, band_kev=band),
+                                    cosmology=population.cosmology, band_kev=band),
                      "cool_core": props.cool_core, "merger": props.merger, "bright_clump": props.bright_clump})
         bar.update()
     bar.close()

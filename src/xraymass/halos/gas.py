@@ -41,10 +41,13 @@ def gas_arrays(cfg, halo_id: int) -> tuple[dict[str, np.ndarray], dict[str, Any]
     """(gas, catalogue row): the halo's gas as numpy arrays in the units of synthetic.GAS_FIELDS."""
     row = catalogue_row(cfg, halo_id)
     if row["source"] == "synthetic":
+        from .population import Population
         from .synthetic import Model
 
-        gas = Model(**cfg.synthetic).gas(cfg.run["seed"], row["halo_id"], row["m500c"], row["redshift"],
-                                         cfg.cosmology["name"])
+        from dataclasses import replace
+
+        population = replace(Population.from_config(cfg), redshift=row["redshift"])  # the catalogue's redshift
+        gas = population.gas(Model(**cfg.synthetic), row["halo_id"], row["m500c"])
         gas["position"] += row["centre"]
     else:
         from .tng import Snapshot

@@ -88,16 +88,17 @@ def build_catalogue(cfg) -> Catalogue:
 
 def synthetic_catalogue(cfg) -> Catalogue:
     from ..progress import Progress
+    from .population import Population
     from .synthetic import Model
 
-    model = Model(**cfg.synthetic)
-    halos, seed, name = cfg.halos, cfg.run["seed"], cfg.cosmology["name"]
+    model, population = Model(**cfg.synthetic), Population.from_config(cfg)
+    seed = population.seed
     ids = np.arange(model.n_halos, dtype=np.int64)
-    m500c = model.masses(seed, ids, halos["log_m500c_min"], halos["log_m500c_max"], halos["redshift"], name)
+    m500c = population.masses(model, ids)
     bar = Progress(STAGE, len(ids))
     props = []
     for halo_id, m in zip(ids, m500c):
-        props.append(model.properties(seed, int(halo_id), float(m), halos["redshift"], name))
+        props.append(population.properties(model, int(halo_id), float(m)))
         bar.update()
     bar.close()
     extra = {
@@ -109,7 +110,7 @@ def synthetic_catalogue(cfg) -> Catalogue:
     }
     return Catalogue(ids, m500c, np.array([p.r500c for p in props]), np.zeros((len(ids), 3)),
                      np.full(len(ids), model.particles_per_halo, dtype=np.int64),
-                     {"source": "synthetic", "seed": seed, "synthetic": cfg.synthetic}, extra)
+                     {"source": "synthetic", "seed": seed, "synthetic": cfg.synthetic.to_dict()}, extra)
 
 
 def tng_catalogue(cfg) -> Catalogue:
@@ -124,7 +125,7 @@ def tng_catalogue(cfg) -> Catalogue:
     groups = snap.groups(cfg.halos["log_m500c_min"], cfg.halos["log_m500c_max"])
     snap.check_snapshot()
     return Catalogue(groups["halo_id"], groups["m500c"], groups["r500c"], groups["centre"], groups["n_gas"],
-                     {"source": "tng", "tng": cfg.tng, "hubble_param": snap.h, "scale_factor": snap.a,
+                     {"source": "tng", "tng": cfg.tng.to_dict(), "hubble_param": snap.h, "scale_factor": snap.a,
                       "box_size_kpc": snap.box_kpc})
 
 
