@@ -376,27 +376,29 @@ def test_submit_reports_sbatch_failure_in_one_line(slurm, tmp_path, write_config
 
 
 def make_store(cfg_path: Path, *, halos=True, events=(True, True, True), stamps=True, folds=range(10), evaluated=False):
-    """A run whose store holds the `complete` markers of docs/store.md for the given stages."""
+    """A run whose store holds the `complete` markers (xraymass.layout) of the given stages: the catalogue and the
+    events through the production writers (tests/builders.py), the stamps and predictions as markers only."""
+    import builders
+    from xraymass import layout
     from xraymass.config import load_config
-    from xraymass.store import mark_complete, open_store
+    from xraymass.store import COMPLETE, mark_complete, open_store
 
     cfg = load_config(cfg_path)
     root = open_store(cfg.store_path, "a")
-    group = root.require_group("halos")
-    group.create_array("halo_id", data=np.arange(len(events), dtype="int64"), overwrite=True)
-    if halos:
-        mark_complete(group)
+    builders.catalogue(root, np.arange(len(events)), np.full(len(events), 14.0))
+    if not halos:
+        root[layout.HALOS].attrs[COMPLETE] = False
     for halo, done in enumerate(events):
-        events_group = root.require_group(f"events/h{halo:08d}")
-        if done:
-            mark_complete(events_group)
+        builders.events(root, halo, [(np.zeros(1),) * 3], {})
+        if not done:
+            root[layout.events_group(halo)].attrs[COMPLETE] = False
     if stamps:
-        mark_complete(root.require_group("stamps"))
+        mark_complete(root.require_group(layout.STAMPS))
     for k in folds:
-        mark_complete(root.require_group(f"predictions/fold_{k:02d}"))
+        mark_complete(root.require_group(layout.predictions_group(k)))
     if evaluated:
-        (cfg.run_dir / "results").mkdir(parents=True, exist_ok=True)
-        (cfg.run_dir / "results" / "evaluate.json").write_text("{}")
+        (cfg.run_dir / layout.EVALUATED).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / layout.EVALUATED).write_text("{}")
 
 
 def dry_run(config: Path, *extra: str) -> list[list[str]]:

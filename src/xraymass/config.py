@@ -218,13 +218,20 @@ def first_unset_variable(value: Any) -> str | None:
     return next((v for v in map(first_unset_variable, items) if v), None)
 
 
+def expand_string(value: str, path: Path, where: str) -> str:
+    """$VARS of a config string expanded from the environment; ConfigError naming the file and key when one is unset."""
+    if "$" not in value:
+        return value
+    expanded = os.path.expandvars(value)
+    unset = first_unset_variable(expanded)
+    if unset:
+        raise ConfigError(f"{path}: '{where}' uses {unset}, which is not set in the environment")
+    return expanded
+
+
 def _expand(value: Any, path: Path, where: str) -> Any:
-    if isinstance(value, str) and "$" in value:
-        expanded = os.path.expandvars(value)
-        unset = first_unset_variable(expanded)
-        if unset:
-            raise ConfigError(f"{path}: '{where}' uses {unset}, which is not set in the environment")
-        return expanded
+    if isinstance(value, str):
+        return expand_string(value, path, where)
     if isinstance(value, list):
         return [_expand(v, path, where) for v in value]
     return value

@@ -214,5 +214,6 @@ def _interpret_section(ip: dict[str, Any]) -> list[str]:
 
 
 def literature_band_dex(name: str) -> tuple[float, float]:
+    """The published scatter range `name` of LITERATURE_BANDS_PERCENT, percent converted to dex."""
     lo, hi = LITERATURE_BANDS_PERCENT[name]
     return percent_to_dex(lo), percent_to_dex(hi)

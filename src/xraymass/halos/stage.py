@@ -63,14 +63,12 @@ def check_catalogue_settings(cfg, stage: str) -> None:
 
 def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `halos/` and the stage's effective config."""
-    from ..store import array_problems, config_problems, is_complete
+    from ..layout import HALOS
+    from ..store import array_problems, config_problems, group_to_check
 
-    if "halos" not in root:
+    group, where, problems = group_to_check(root, HALOS, store_path, "run `xraymass halos` again")
+    if group is None:
         return "not run", []
-    group, problems = root["halos"], []
-    where = f"{store_path}/halos"
-    if not is_complete(group):
-        problems.append(f"{where}: not complete (run `xraymass halos` again)")
     names = sorted(name for name, _ in group.arrays())
     problems += array_problems(group, names, where) + config_problems(run_dir, STAGE)
     return f"{group.attrs.get('n_halos', '?')} halos, {len(names)} arrays", problems
@@ -132,19 +130,29 @@ def tng_catalogue(cfg) -> Catalogue:
 def write_catalogue(cfg, catalogue: Catalogue, ranks: int = 1) -> None:
     """Replace any incomplete `halos` group, write the arrays and attributes, mark complete, consolidate."""
     from ..provenance import provenance, write_effective_config
-    from ..store import consolidate, mark_complete, open_store, record_settings, write_array
+    from ..store import consolidate, open_store
     from .config_schema import settings
 
-    root = open_store(cfg.store_path, "a")
-    group = root.create_group(STAGE, overwrite=True)
+    write_catalogue_group(open_store(cfg.store_path, "a"), catalogue, provenance(STAGE, ranks, physics_data=None),
+                          (cfg, settings(cfg)))
+    consolidate(cfg.store_path)
+    write_effective_config(cfg.run_dir, cfg, STAGE, ranks)
+
+
+def write_catalogue_group(root, catalogue: Catalogue, provenance: dict[str, Any], settings=None):
+    """The `halos` group of the store `root`: replaced whole, arrays with their records, attributes, the settings
+    it was made with (`settings`: (cfg, sections) for store.record_settings, or None), `complete` last."""
+    from ..layout import HALOS
+    from ..store import mark_complete, record_settings, write_array
+
+    group = root.create_group(HALOS, overwrite=True)
     arrays = {"halo_id": catalogue.halo_id, "m500c": catalogue.m500c, "log_m500c": np.log10(catalogue.m500c),
               "r500c": catalogue.r500c, "centre": catalogue.centre, "n_gas": catalogue.n_gas, **catalogue.extra}
     for name, data in arrays.items():
         data = np.ascontiguousarray(data)
         write_array(group, name, data, chunks=data.shape)
-    record_settings(group, cfg, settings(cfg))
-    group.attrs.update({**catalogue.attrs, "n_halos": int(len(catalogue.halo_id)),
-                        "provenance": provenance(STAGE, ranks, physics_data=None)})
+    if settings is not None:
+        record_settings(group, *settings)
+    group.attrs.update({**catalogue.attrs, "n_halos": int(len(catalogue.halo_id)), "provenance": provenance})
     mark_complete(group)
-    consolidate(cfg.store_path)
-    write_effective_config(cfg.run_dir, cfg, STAGE, ranks)
+    return group

@@ -37,6 +37,7 @@ class Geometry:
     sky_center: tuple[float, float]
 
     def kpc_to_pix(self, length_kpc: float) -> float:
+        """A proper length in kpc at the source, in detector pixels."""
         return length_kpc / self.kpc_per_arcsec / self.pixel_arcsec
 
 
@@ -72,6 +73,20 @@ def yt_cosmology(name: str):
 
 
 def observation_geometry(mocks: dict[str, Any], cosmology_name: str) -> Geometry:
+    """The detector field and source distance of the `mocks` section.
+
+    Parameters
+    ----------
+    mocks : Mapping
+        The `mocks` section: fov_arcmin (arcmin), pixel_arcsec (arcsec), redshift, sky_center_deg (deg).
+    cosmology_name : str
+        colossus / yt cosmology name of the angular-diameter distance.
+
+    Returns
+    -------
+    Geometry
+        npix, pixel_arcsec, fov_arcmin, redshift, kpc_per_arcsec (proper kpc per arcsec) and sky_center.
+    """
     cosmo = yt_cosmology(cosmology_name)
     d_a_kpc = float(cosmo.angular_diameter_distance(0.0, mocks["redshift"]).to("kpc"))
     npix = int(round(mocks["fov_arcmin"] * 60.0 / mocks["pixel_arcsec"]))

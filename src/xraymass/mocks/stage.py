@@ -237,14 +237,12 @@ def scratch_prefix(base: str | None, store_path: Path) -> str:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `events/` and the stage's effective config."""
-    from ..store import array_problems, config_problems
+    from ..layout import EVENTS
+    from ..store import array_problems, config_problems, group_to_check
 
-    if "events" not in root:
+    events, where, problems = group_to_check(root, EVENTS, store_path, "run `xraymass mocks` again; it resumes")
+    if events is None:
         return "not run", []
-    events, problems = root["events"], []
-    where = f"{store_path}/events"
-    if not is_complete(events):
-        problems.append(f"{where}: not complete (run `xraymass mocks` again; it resumes)")
     n_halos = n_events = 0
     for name, group in sorted(events.groups()):
         n_halos += 1

@@ -15,12 +15,13 @@ import numpy as np
 
 from ..config import Config
 from ..errors import InputError, StoreError
-from ..layout import catalogue_complete
+from ..layout import STAMPS, catalogue_complete
 from ..mocks.config_schema import SETTINGS as MOCKS_SETTINGS
 from ..progress import Progress
 from ..provenance import provenance, write_effective_config
-from ..store import (array_of, array_problems, check_settings, config_problems, consolidate, is_complete,
-                     mark_complete, open_store, read_verified, record_array, record_chunks, record_settings)
+from ..store import (array_of, array_problems, check_settings, config_problems, consolidate, group_to_check,
+                     is_complete, mark_complete, open_store, read_verified, record_array, record_chunks,
+                     record_settings)
 from .config_schema import SETTINGS
 from .dihedral import N_TRANSFORMS
 from .folds import assign_folds
@@ -225,12 +226,10 @@ class _Sections:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `stamps/` and the stage's effective config."""
-    if "stamps" not in root:
+    stamps, where, problems = group_to_check(root, STAMPS, store_path, "run `xraymass stamps` again; it resumes")
+    if stamps is None:
         return "not run", []
-    stamps, problems = root["stamps"], []
-    where = f"{store_path}/stamps"
-    if not is_complete(stamps):
-        problems.append(f"{where}: not complete (run `xraymass stamps` again; it resumes)")
+    if problems:
         return "incomplete", problems
     names = sorted(name for name, _ in stamps.arrays())
     problems += array_problems(stamps, names, where) + config_problems(run_dir, "stamps")

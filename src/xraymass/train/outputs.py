@@ -91,8 +91,16 @@ def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
 
 def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
                             converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None) -> None:
-    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last."""
-    parent = predictions_group(store_path, "a")
+    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last; then the
+    store's metadata index."""
+    write_fold_predictions(predictions_group(store_path, "a"), split, table, kept_epoch, converged,
+                           provenance("train", ranks, stamps_physics_data(store_path)), rule, model_sha256)
+    index_predictions(store_path)
+
+
+def write_fold_predictions(parent: zarr.Group, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
+                           converged: bool, provenance: dict, rule: str = "paper", model_sha256: str | None = None):
+    """The group fold_KK of `parent` (the store's `predictions/`): replaced whole, `complete` written last."""
     name = fold_name(split.fold)
     if name in parent:
         del parent[name]
@@ -102,9 +110,9 @@ def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str,
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
                         "converged": bool(converged), "rule": rule, "model_sha256": model_sha256,
-                        "provenance": provenance("train", ranks, stamps_physics_data(store_path))})
+                        "provenance": provenance})
     mark_complete(group)
-    index_predictions(store_path)
+    return group
 
 
 def index_predictions(store_path: Path) -> None:
@@ -125,7 +133,7 @@ def index_predictions(store_path: Path) -> None:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of every `predictions/fold_KK` and its fold directory."""
-    from ..store import verify_array
+    from ..store import array_problems
 
     if "predictions" not in root:
         return "not run", []
@@ -137,13 +145,7 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
             problems.append(f"{where}: not complete (run `xraymass train --fold {name[-2:].lstrip('0') or 0}` again)")
             continue
         n_complete += 1
-        for column in PREDICTION_COLUMNS:
-            try:
-                verify_array(group[column], f"{where}/{column}")
-            except KeyError:
-                problems.append(f"{where}/{column}: missing")
-            except Exception as err:  # StoreError, or zarr's own on damaged metadata
-                problems.append(str(err))
+        problems += array_problems(group, PREDICTION_COLUMNS, where)
         fold_dir = run_dir / "train" / name
         for file in ("model.keras", "predictions.csv", "history.csv", "train.config.yaml"):
             if not (fold_dir / file).is_file():
