@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from xraymass.config import load_config, science_schema
 from xraymass.errors import ConfigError

@@ -21,7 +21,7 @@ import pytest
 
 from xraymass import cli
 
-from conftest import REPO, science_config, xraymass
+from conftest import science_config, xraymass
 
 SMALL = {
     "synthetic": {"n_halos": 3, "particles_per_halo": 2000},

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..layout import fold_name, group_complete, predictions_group
+from ..layout import STAMPS, fold_name, group_complete, predictions_group
 from ..store import array_of, open_store, read_verified
 
 ARRAYS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
@@ -46,8 +46,8 @@ def stored_n_folds(cfg, stage: str = "evaluate") -> int:
 
     check_made_with(cfg.store_path, cfg, stage)
     root = open_store(cfg.store_path)
-    if "stamps" in root and "n_folds" in root["stamps"].attrs:
-        return int(root["stamps"].attrs["n_folds"])
+    if STAMPS in root and "n_folds" in root[STAMPS].attrs:
+        return int(root[STAMPS].attrs["n_folds"])
     return int(cfg.stamps["n_folds"])
 
 

@@ -14,14 +14,14 @@ MARGIN = 1.05  # the dataset's box reaches 5% beyond the farthest particle's smo
 
 def catalogue_row(cfg, halo_id: int) -> dict[str, Any]:
     """The catalogue entry of `halo_id` from the run's store (the halos stage must be complete)."""
-    from ..layout import catalogue_complete
+    from ..layout import HALOS, catalogue_complete
     from ..store import open_store
 
     root = open_store(cfg.store_path, "r")
     if not catalogue_complete(root):
         raise StoreError(f"{cfg.store_path}/halos: the halo catalogue is missing or incomplete; "
                          "run `xraymass halos` first")
-    group = root["halos"]
+    group = root[HALOS]
     source = group.attrs.get("source")
     if source != cfg.halos["source"]:
         raise StoreError(f"{cfg.store_path}/halos: catalogue built from source '{source}', the config says "

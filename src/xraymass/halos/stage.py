@@ -55,10 +55,11 @@ def catalogue_complete(cfg) -> bool:
 
 def check_catalogue_settings(cfg, stage: str) -> None:
     """ConfigError naming the keys when the store's catalogue was made with other halo settings."""
+    from ..layout import HALOS
     from ..store import check_settings, open_store
     from .config_schema import settings
 
-    check_settings(open_store(cfg.store_path, "r")["halos"], cfg, settings(cfg), f"{cfg.store_path}/halos", stage)
+    check_settings(open_store(cfg.store_path, "r")[HALOS], cfg, settings(cfg), f"{cfg.store_path}/{HALOS}", stage)
 
 
 def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:

@@ -118,7 +118,33 @@ def observe_halo(ds, *, centre_kpc, halo_id: int, seed: int, phys, mocks: dict[s
                  geometry: Geometry, cosmology, scratch: str | Path | None, prefix: str = "xraymass-") -> HaloEvents:
     """Observe one halo along every projection of mocks['projections']; return its events.
 
-    Its intermediate files go to a directory `<prefix>hNNNNNNNN-*` in `scratch`, removed at the end."""
+    Its intermediate files go to a directory `<prefix>hNNNNNNNN-*` in `scratch`, removed at the end.
+
+    Parameters
+    ----------
+    ds : yt Dataset
+        The halo's gas (xraymass.halos.load_gas).
+    centre_kpc : sequence of float
+        Halo centre, kpc (the catalogue's `centre`).
+    halo_id, seed : int
+        Catalogue id and `run.seed`: every random stream of the observation derives from them.
+    phys : PhysicsData
+        The resolved physics data (xraymass.mocks.physics.resolve_physics).
+    mocks : Mapping
+        The `mocks` section: exposure_ks (ks), area_cm2 (cm^2), emin_kev / emax_kev (keV), nh_1e22
+        (10^22 cm^-2), projections, ...
+    geometry : Geometry
+        Detector field and source distance (observation_geometry).
+    cosmology
+        yt cosmology of the photon generation.
+    scratch : str or Path or None
+        Node-local folder of the intermediate files; None: the system's temporary folder.
+
+    Returns
+    -------
+    HaloEvents
+        x, y (detector pixels) and energy (keV) per projection, photons generated and gas cells used.
+    """
     seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-", dir=scratch))
     start = time.perf_counter()

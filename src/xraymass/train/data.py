@@ -15,6 +15,7 @@ import numpy as np
 import zarr
 
 from ..errors import InputError, StoreError
+from ..layout import STAMPS
 from ..store import array_of, check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
 from ..context import DistContext
 
@@ -72,8 +73,8 @@ def check_made_with(store_path: Path, cfg, stage: str) -> None:
     from ..stamps.config_schema import SETTINGS
 
     root = open_store(store_path, "r")
-    if "stamps" in root:
-        check_settings(root["stamps"], cfg, SETTINGS, f"{store_path}/stamps", stage)
+    if STAMPS in root:
+        check_settings(root[STAMPS], cfg, SETTINGS, f"{store_path}/{STAMPS}", stage)
 
 
 def open_stamps(store_path: Path) -> Stamps:
@@ -81,9 +82,9 @@ def open_stamps(store_path: Path) -> Stamps:
     not as the stamps stage recorded it; the images are checked block by block in check_values)."""
     root = open_store(store_path, "r")
     where = f"{store_path}/stamps"
-    if "stamps" not in root:
+    if STAMPS not in root:
         raise StoreError(f"{where}: no stamps in the store (run `xraymass stamps` first)")
-    group = root["stamps"]
+    group = root[STAMPS]
     if not is_complete(group):
         raise StoreError(f"{where}: stamps are not complete (re-run `xraymass stamps`)")
     for name in ("images", "log_m500c", "halo_id", "projection", "augmentation", "fold"):

@@ -28,8 +28,8 @@ def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
     """The store's `predictions/` group: None if absent (mode 'r'), created if absent (mode 'a')."""
     root = open_store(store_path, "r" if mode == "r" else "r+")
     if mode == "r":
-        return root["predictions"] if "predictions" in root else None
-    return root.require_group("predictions")
+        return root[layout.PREDICTIONS] if layout.PREDICTIONS in root else None
+    return root.require_group(layout.PREDICTIONS)
 
 
 def stamps_physics_data(store_path: Path):
@@ -39,9 +39,9 @@ def stamps_physics_data(store_path: Path):
         root = open_store(store_path)
     except Exception:  # no store yet: the stage that needs it reports that itself
         return None
-    if "stamps" not in root:
+    if layout.STAMPS not in root:
         return None
-    return (root["stamps"].attrs.get("provenance") or {}).get("physics_data")
+    return (root[layout.STAMPS].attrs.get("provenance") or {}).get("physics_data")
 
 
 def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
@@ -53,7 +53,7 @@ def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
     group = parent[fold_name(fold)]
     if not is_complete(group) or not (fold_dir / "model.keras").is_file():
         return False
-    check_model(fold_dir / "model.keras", group, f"{store_path}/predictions/{fold_name(fold)}")
+    check_model(fold_dir / layout.MODEL_FILE, group, f"{store_path}/{layout.predictions_group(fold)}")
     return True
 
 
@@ -135,12 +135,12 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
     """For `xraymass check`: (summary, problems) of every `predictions/fold_KK` and its fold directory."""
     from ..store import array_problems
 
-    if "predictions" not in root:
+    if layout.PREDICTIONS not in root:
         return "not run", []
     problems, n_complete = [], 0
-    folds = sorted(root["predictions"].groups())
+    folds = sorted(root[layout.PREDICTIONS].groups())
     for name, group in folds:
-        where = f"{store_path}/predictions/{name}"
+        where = f"{store_path}/{layout.PREDICTIONS}/{name}"
         if not is_complete(group):
             problems.append(f"{where}: not complete (run `xraymass train --fold {name[-2:].lstrip('0') or 0}` again)")
             continue
