@@ -258,16 +258,12 @@ class Model:
 
         Parameters
         ----------
-        seed : int
-            Global seed (`run.seed`).
+        seed, redshift, cosmology
+            As for `masses`.
         halo_id : int
             Catalogue id.
         m500c : float
             M500c in Msun.
-        redshift : float
-            Redshift of the halo.
-        cosmology : str
-            colossus cosmology name.
 
         Returns
         -------
