@@ -30,6 +30,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_stamps import build_store  # noqa: E402
 
+from xraymass.layout import events_group  # noqa: E402
 from xraymass.stamps.binning import Field, bin_projections  # noqa: E402
 from xraymass.stamps.dihedral import all_transforms  # noqa: E402
 from xraymass.stamps.images import event_layout, stamp_cluster  # noqa: E402
@@ -76,7 +77,7 @@ def bench_mocks_writer(root, observe_s: float) -> dict:
 def unverified_task(store: str, halo_id: int, cluster: int, emin_kev, emax_kev, npix, fov_arcmin, block_events):
     """stamp_cluster as it was before the checks: the same reads, binning and write, nothing verified."""
     root = open_store(store, "r+")
-    group = root[f"events/h{halo_id:08d}"]
+    group = root[events_group(halo_id)]
     layout = event_layout(group, "bench")
     field = Field.centred(layout["centre_pix"], fov_arcmin * 60.0 / layout["pixel_arcsec"], npix)
     images = bin_projections(group["x"], group["y"], group["energy"], layout["offsets"], field, emin_kev, emax_kev,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from xraymass.layout import events_group
 from xraymass.stamps.binning import Field, bin_events, bin_projections
 from xraymass.store import mark_complete, open_store, write_array
 
@@ -101,7 +102,7 @@ def build_store(store: Path, n_halos: int, scale: float, seed: int = 2) -> int:
     for hid, m in zip(halo_id, log_m):
         per_projection = int(scale * (4e4 + 2e4 * 10 ** (1.6 * (m - 14.0))))
         parts = [synthetic_events(rng, per_projection) for _ in range(3)]
-        group = root.create_group(f"events/h{hid:08d}", overwrite=True)
+        group = root.create_group(events_group(hid), overwrite=True)
         for k, name in enumerate(("x", "y", "energy")):
             data = np.concatenate([p[k] for p in parts])
             write_array(group, name, data, chunks=(len(data),))

@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     import tf_keras
 
     from xraymass.train import data, fit
-    from xraymass.train.hvd import Workers
+    from xraymass.context import DistContext
     from xraymass.train.model import build_model
 
-    workers, batch, npix = Workers(), 32, 128
+    workers, batch, npix = DistContext(), 32, 128
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store.zarr"
         write_store(store, n_clusters, npix)

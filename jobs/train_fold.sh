@@ -7,9 +7,7 @@
 # reaches the training ranks, which stop after the current epoch's checkpoint and exit with status
 # 75. This script, on the host and outside any container, then requeues the job with scontrol; the
 # requeued job resumes from that checkpoint. More ranks: sbatch --ntasks-per-node=N --gres=gpu:N ...
-# Science config: $XRAYMASS_CONFIG (default pipeline/demo.yaml); site: $XRAYMASS_SITE (default local), whose
-# env.sh (written from its site.yaml) sets the launch line. A plain sbatch names what the site needs, e.g.
-#   sbatch --account=$XRAYMASS_ACCOUNT --partition=P --time=HH:MM:SS --array=0-9 jobs/train_fold.sh
+# Science config, site and launch line: jobs/stage.sh (the defaults, stated once).
 #SBATCH --job-name=xraymass-train
 #SBATCH --output=logs/%x-%A_%a.out
 #SBATCH --ntasks=1
@@ -18,14 +16,15 @@
 #SBATCH --requeue
 #SBATCH --open-mode=append
 set -euo pipefail
-export XRAYMASS_HOME=${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR} XRAYMASS_STAGE=train
-source "$XRAYMASS_HOME/site_configs/${XRAYMASS_SITE:-local}/env.sh"
+export XRAYMASS_STAGE=train
+source "${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR}/jobs/stage.sh"
 fold=${SLURM_ARRAY_TASK_ID:?submit as an array job: sbatch --array=0-9 jobs/train_fold.sh}
 REQUEUE=75  # the training step's exit status when it stopped to be requeued (xraymass.train.stage)
 
 # the step runs in the background so that this shell can take SIGUSR1 and hand it on to the step
-set -f  # the launch words are never file patterns
-$XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m mpi4py -m xraymass train --fold "$fold" --config "${XRAYMASS_CONFIG:-pipeline/demo.yaml}" "$@" &
+set -x  # the log shows the exact launch
+$XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m mpi4py -m xraymass train --fold "$fold" --config "$XRAYMASS_CONFIG" "$@" &
+{ set +x; } 2>/dev/null
 step=$!
 trap 'echo "[train_fold.sh] SIGUSR1: passed on to the training step"; kill -USR1 "$step" 2>/dev/null || true' USR1
 status=0

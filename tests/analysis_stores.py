@@ -1,4 +1,4 @@
-"""Small hand-made stores for the analysis tests, laid out as docs/store.md says the earlier stages write them:
+"""Small stores for the analysis tests, written through the production writers (tests/builders.py):
 constructed test-set predictions of ten folds, a halo catalogue with event lists whose core-excised counts
 follow a known power law, stamps, and small trained-architecture models."""
 from __future__ import annotations
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+import builders
+from xraymass import layout
 from xraymass.store import consolidate, mark_complete, open_store, write_array
 
 PER_CLUSTER = 24
@@ -51,25 +53,16 @@ def write_predictions(store_path: Path, data: dict[str, np.ndarray], folds=None,
     the root as the stamps stage does before training: the consolidated snapshot then lists no predictions."""
     open_store(store_path, "a")
     consolidate(store_path)
-    root = open_store(store_path, "r+")
     for k in sorted(set(data["fold"].tolist()) if folds is None else folds):
         rows = data["fold"] == k
-        group = root.create_group(f"predictions/fold_{k:02d}", overwrite=True)
-        for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred"):
-            write_array(group, name, data[name][rows])
-        group.attrs.update(fold=int(k), validation_fold=int((k + 1) % 10), kept_epoch=42, converged=True,
-                           provenance={"stage": "test", "physics_data": "test physics"})
-        if complete:
-            mark_complete(group)
+        builders.fold_predictions(store_path, int(k), {name: data[name][rows] for name in
+                                                       ("halo_id", "projection", "augmentation", "log_m500c_true",
+                                                        "log_m500c_pred")}, complete=complete)
 
 
-def write_halos(root, halo_id: np.ndarray, log_m500c: np.ndarray) -> None:
-    halos = root.create_group("halos", overwrite=True)
-    for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m500c), ("log_m500c", log_m500c),
-                         ("r500c", 800.0 * 10 ** ((log_m500c - 14.5) / 3))):
-        write_array(halos, name, np.asarray(values))
-    halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15", provenance={"stage": "test"})
-    mark_complete(halos)
+def write_halos(root, halo_id: np.ndarray, log_m500c: np.ndarray) -> np.ndarray:
+    """A complete catalogue (builders.catalogue); returns the stored log10(M500c)."""
+    return builders.catalogue(root, halo_id, log_m500c)
 
 
 def power_law_events(rng, counts_in_annulus: float, background_per_arcmin2: float, core_counts: int):
@@ -94,16 +87,10 @@ def power_law_events(rng, counts_in_annulus: float, background_per_arcmin2: floa
 
 
 def write_events(root, halo_id: int, per_projection, r500c_pix: float = R500C_PIX) -> None:
-    group = root.create_group(f"events/h{halo_id:08d}", overwrite=True)
-    lengths = [len(p[0]) for p in per_projection]
-    for k, name in enumerate(("x", "y", "energy")):
-        write_array(group, name, np.concatenate([p[k] for p in per_projection]))
-    group.attrs.update(halo_id=halo_id, projections=PROJECTIONS, offsets=[0, *np.cumsum(lengths).tolist()],
-                       exposure_s=1e5, pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=20.0, npix_det=NPIX_DET,
-                       centre_pix=[NPIX_DET / 2, NPIX_DET / 2], r500c_pix=r500c_pix,
-                       r500c_arcmin=r500c_pix * PIXEL_ARCSEC / 60, redshift=0.05, nh_1e22=0.04,
-                       physics_data="test events", provenance={"stage": "test"})
-    mark_complete(group)
+    builders.events(root, halo_id, per_projection,
+                    builders.event_attrs(halo_id, PROJECTIONS, pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=20.0,
+                                         npix_det=NPIX_DET, centre_pix=[NPIX_DET / 2, NPIX_DET / 2],
+                                         r500c_pix=r500c_pix))
 
 
 def build_baseline_store(store_path: Path, n_clusters: int = 40, a: float = 11.5, b: float = 0.6,
@@ -117,7 +104,7 @@ def build_baseline_store(store_path: Path, n_clusters: int = 40, a: float = 11.5
     log_m = a + b * log_c + rng.normal(0.0, sigma, n_clusters)
     halo_id = np.arange(n_clusters, dtype=np.int64) * 3 + 1
     root = open_store(store_path, "a")
-    write_halos(root, halo_id, log_m)
+    log_m = write_halos(root, halo_id, log_m)
     for h, lc in zip(halo_id, log_c):
         write_events(root, int(h), [power_law_events(rng, 10 ** lc, background_per_arcmin2,
                                                      int(10 ** rng.uniform(2.5, 4.0))) for _ in PROJECTIONS])
@@ -157,14 +144,14 @@ def build_interpret_store(store_path: Path, run_dir: Path, n_clusters: int = 6, 
     halo_id = np.arange(n_clusters, dtype=np.int64) * 11 + 5
     fold = cyclic_folds(n_clusters, n_folds)
     root = open_store(store_path, "a")
-    write_halos(root, halo_id, log_m)
+    log_m = write_halos(root, halo_id, log_m)
     images = write_stamps(root, halo_id, log_m, fold, npix, offset_pix=offset_pix)
     rng = np.random.default_rng(9)
     for h in halo_id:
         write_events(root, int(h), [(rng.uniform(0, NPIX_DET, 10).astype(np.float32),) * 2
                                     + (np.full(10, 1.0, np.float32),) for _ in PROJECTIONS], r500c_pix=INTERPRET_R500C_PIX)
     for k in range(n_folds):
-        save_model(run_dir / "train" / f"fold_{k:02d}" / "model.keras", npix, seed=k)
+        save_model(layout.model_path(run_dir, k), npix, seed=k)
     return {"halo_id": halo_id, "log_m500c": log_m, "fold": fold, "images": images}
 
 
@@ -197,5 +184,5 @@ def build_full_store(store_path: Path, run_dir: Path, n_clusters: int = 20, npix
                                      ).astype(np.float32)
     write_predictions(store_path, predictions)
     for k in range(10):
-        save_model(run_dir / "train" / f"fold_{k:02d}" / "model.keras", npix, seed=k)
+        save_model(layout.model_path(run_dir, k), npix, seed=k)
     return truth

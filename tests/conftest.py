@@ -39,20 +39,39 @@ def job_id(out: subprocess.CompletedProcess) -> str:
     return out.stdout.strip().split()[-1]
 
 
+def science_config(path: Path, run_dir: Path, *updates: dict | None, base: str = "demo.yaml") -> Path:
+    """Write a science config to `path`: pipeline/<base> with run.directory = run_dir, then each of `updates`
+    ({section: {key: value}}) applied in order; return the path. Every test config is written here."""
+    data = yaml.safe_load((REPO / "pipeline" / base).read_text())
+    data.setdefault("run", {})["directory"] = str(run_dir)
+    for update in updates:
+        for section, values in (update or {}).items():
+            data.setdefault(section, {}).update(values)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def write_config(tmp_path):
-    """Write a science config: pipeline/demo.yaml updated with {section: {key: value}}; return its path."""
+    """Write a science config: pipeline/demo.yaml updated with {section: {key: value}}, run directory tmp_path/run."""
 
     def write(updates: dict | None = None, name: str = "test.yaml", base: str = "demo.yaml") -> Path:
-        data = yaml.safe_load((REPO / "pipeline" / base).read_text())
-        data.setdefault("run", {})["directory"] = str(tmp_path / "run")
-        for section, values in (updates or {}).items():
-            data.setdefault(section, {}).update(values)
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
+        return science_config(tmp_path / name, tmp_path / "run", updates, base=base)
 
     return write
+
+
+def mpirun(n: int, *argv: str, cwd: Path = REPO, timeout: float = 300, env: dict | None = None
+           ) -> subprocess.CompletedProcess:
+    """`python -m mpi4py ARGV` on `n` ranks through mpirun (as root if need be, oversubscribed), with this
+    source tree first on PYTHONPATH: the one way the tests start MPI ranks outside SLURM."""
+    if shutil.which("mpirun") is None:
+        pytest.fail("mpirun is not installed: run containers/install.sh")
+    env = dict(os.environ if env is None else env, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p)
+    return subprocess.run(["mpirun", "-np", str(n), PYTHON, "-m", "mpi4py", *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def xraymass(*args: str, env: dict | None = None, cwd: Path = REPO, timeout: float = 900) -> subprocess.CompletedProcess:

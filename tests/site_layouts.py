@@ -91,7 +91,7 @@ def layout_for(site) -> Layout:
 
 def derived_layout(site) -> Layout:
     """A machine that fits the site's own requests: its partitions, the largest node any stage asks for."""
-    from xraymass.sites.config_schema import STAGES
+    from xraymass.stages import CHAIN as STAGES
 
     cpus, memory, gpus, features, partitions, nodes = 2, 4 * GB, 0, set(), set(), 1
     for stage in STAGES:

@@ -1,12 +1,13 @@
-"""A small hand-made store for the stamps tests: a complete halo catalogue and event lists
-laid out as docs/store.md says the mocks stage writes them."""
+"""A small store for the stamps tests: a complete halo catalogue and event lists, written through the
+production writers (tests/builders.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from xraymass.store import mark_complete, open_store, write_array
+import builders
+from xraymass.store import open_store
 
 PROJECTIONS = ["x", "y", "z"]
 FOV_ARCMIN = 20.0
@@ -41,13 +42,7 @@ def build_event_store(path: Path, n_halos: int = 6, events_per_projection: int =
     root = open_store(path, "a")
     halo_id = np.arange(n_halos, dtype=np.int64) * 7 + 3  # not 0..N-1: ids and rows must not be confused
     log_m500c = rng.uniform(13.57, 15.06, n_halos)
-    halos = root.create_group("halos", overwrite=True)
-    for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m500c), ("log_m500c", log_m500c),
-                         ("r500c", 800.0 * 10 ** ((log_m500c - 14.5) / 3)), ("n_gas", np.full(n_halos, 1000)),
-                         ("centre", rng.uniform(0, 1e5, (n_halos, 3)))):
-        write_array(halos, name, np.asarray(values))
-    halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15", provenance={"stage": "test"})
-    mark_complete(halos)
+    log_m500c = builders.catalogue(root, halo_id, log_m500c, centre=rng.uniform(0, 1e5, (n_halos, 3)))
     centre = [NPIX_DET / 2 + 3.25, NPIX_DET / 2 - 5.5]
     events = {}
     for hid, logm in zip(halo_id, log_m500c):
@@ -63,12 +58,6 @@ def build_event_store(path: Path, n_halos: int = 6, events_per_projection: int =
 
 
 def write_events(root, halo_id: int, per_projection, centre) -> None:
-    group = root.create_group(f"events/h{halo_id:08d}", overwrite=True)
-    lengths = [len(x) for x, _, _ in per_projection]
-    for k, name in enumerate(("x", "y", "energy")):
-        write_array(group, name, np.concatenate([p[k] for p in per_projection]), chunks=(1000,))
-    group.attrs.update(halo_id=halo_id, projections=PROJECTIONS, offsets=[0, *np.cumsum(lengths).tolist()],
-                       exposure_s=1e5, pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=FOV_ARCMIN, npix_det=NPIX_DET,
-                       centre_pix=list(centre), r500c_pix=600.0, r500c_arcmin=5.0, redshift=0.05, nh_1e22=0.04,
-                       physics_data="test events", provenance={"stage": "test"})
-    mark_complete(group)
+    builders.events(root, halo_id, per_projection,
+                    builders.event_attrs(halo_id, PROJECTIONS, pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=FOV_ARCMIN,
+                                         npix_det=NPIX_DET, centre_pix=centre, r500c_pix=600.0))

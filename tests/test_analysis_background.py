@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import builders
 from analysis_stores import write_halos
 from xraymass.analysis import baseline as bl
 from xraymass.config import load_config
-from xraymass.store import mark_complete, open_store, write_array
+from xraymass.store import open_store
 
 from conftest import REPO
 
@@ -37,13 +38,10 @@ def background_run(tmp_path_factory):
     events = []
     for h in halo_ids:
         x, y, e = project_and_detect(work, "x", False, phys, cfg.mocks, geometry, 100 + int(h), 200 + int(h))
-        group = root.create_group(f"events/h{h:08d}")
-        for name, values in (("x", x), ("y", y), ("energy", e)):
-            write_array(group, name, values)
-        group.attrs.update(halo_id=int(h), projections=["x"], offsets=[0, len(x)], exposure_s=1e3 * cfg.mocks["exposure_ks"],
-                           pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=20.0, npix_det=NPIX, centre_pix=[NPIX / 2, NPIX / 2],
-                           r500c_pix=R500C_PIX, r500c_arcmin=R500C_PIX * PIXEL_ARCSEC / 60, physics_data=phys.describe())
-        mark_complete(group)
+        builders.events(root, int(h), [(x, y, e)],
+                        builders.event_attrs(int(h), ["x"], pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=20.0, npix_det=NPIX,
+                                             centre_pix=[NPIX / 2, NPIX / 2], r500c_pix=R500C_PIX,
+                                             exposure_s=1e3 * cfg.mocks["exposure_ks"], physics_data=phys.describe()))
         events.append((x, y, e))
     return cfg, events
 

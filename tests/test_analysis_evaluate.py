@@ -197,7 +197,13 @@ def test_evaluate_stage_writes_summary_report_and_figures(tmp_path, write_config
     summary = json.loads((results / "summary.json").read_text())
     assert summary["evaluate"]["fits"]["all_folds"]["sigma"] == pytest.approx(0.05, rel=0.1)
     report = (results / "report.md").read_text()
-    assert "| all folds | 1440 (60) |" in report and "| 0.051 | " in report and "| -0.022 |" in report
+    row = next(line for line in report.splitlines() if line.startswith("| all folds |"))
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    fit = summary["evaluate"]["fits"]["all_folds"]
+    assert cells[1] == "1440 (60)"
+    assert cells[2].split()[0] == f"{fit['sigma']:.3f}" and cells[4] == f"{fit['sigma_percent']:.1f}"  # ours
+    assert cells[6].split()[0] == f"{fit['mu']:.3f}" and float(cells[6].split()[0]) == pytest.approx(-0.02, abs=0.01)
+    assert (cells[3], cells[5], cells[7]) == ("0.051", "11.6", "-0.022")  # the paper's, beside them
     assert_every_sigma_names_its_estimator(report)
     ev_part = summary["evaluate"]
     assert ev_part["provenance"]["stage"] == "evaluate" and ev_part["provenance"]["physics_data"] == "test physics"

@@ -1,14 +1,13 @@
 """The distributed context under plain python and under MPI launchers."""
 from __future__ import annotations
 
-import subprocess
-
+import numpy as np
 import pytest
 
 from xraymass.context import get_context, launched_size
 from xraymass.errors import InputError
 
-from conftest import PYTHON, REPO
+from conftest import mpirun
 
 # every rank reports through a gather, and rank 0 prints: no interleaved output
 PRINT_CONTEXT = ("from xraymass.context import get_context; c = get_context(); "
@@ -24,14 +23,17 @@ def test_serial_fallback(monkeypatch):
     assert (ctx.rank, ctx.size, ctx.local_rank, ctx.local_size, ctx.is_root) == (0, 1, 0, 1, True)
     assert ctx.bcast(5) == 5 and ctx.gather(3) == [3] and ctx.allgather(1) == [1]
     ctx.barrier()
+    rows = np.arange(3)
+    assert ctx.mean(2) == 2.0 and ctx.any(True) and not ctx.any(False)
+    assert ctx.allgather_rows(rows) is rows and ctx.gather_strings("w") == ["w"]
+    assert ctx.gradient_tape("tape") == "tape"
     with pytest.raises(InputError, match=r"needs at least 2 MPI ranks, got 1"):
         ctx.require_ranks(2)
 
 
 @pytest.mark.mpi
 def test_two_ranks_under_mpirun():
-    out = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", PYTHON, "-m", "mpi4py",
-                          "-c", PRINT_CONTEXT], capture_output=True, text=True, timeout=120, cwd=REPO)
+    out = mpirun(2, "-c", PRINT_CONTEXT, timeout=120)
     assert out.returncode == 0, out.stderr
     lines = sorted(line for line in out.stdout.splitlines() if line.startswith("ctx"))
     assert lines == ["ctx 0 2 0 2 0", "ctx 1 2 1 2 0"]
@@ -41,7 +43,6 @@ def test_two_ranks_under_mpirun():
 def test_an_exception_on_one_rank_aborts_the_job():
     code = ("from xraymass.context import get_context; c = get_context(); "
             "import time\nif c.rank == 1: raise SystemExit('rank 1 failed')\nc.barrier()")
-    out = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", PYTHON, "-m", "mpi4py",
-                          "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    out = mpirun(2, "-c", code, timeout=120)
     assert out.returncode != 0
     assert "rank 1 failed" in out.stderr

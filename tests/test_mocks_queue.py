@@ -2,18 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from conftest import mpirun
 from xraymass.mocks.workqueue import simulate
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_simulate_longest_first_against_a_static_split():
@@ -29,14 +25,9 @@ def test_simulate_longest_first_against_a_static_split():
 
 
 def _mpirun(tmp_path: Path, body: str, n: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
-    if shutil.which("mpirun") is None:
-        pytest.fail("mpirun is not installed: run containers/install.sh")
     script = tmp_path / "queue_script.py"
     script.write_text(textwrap.dedent(body))
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=str(REPO / "src"))
-    return subprocess.run(["mpirun", "-np", str(n), sys.executable, "-m", "mpi4py", str(script)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    return mpirun(n, str(script), cwd=tmp_path, timeout=timeout)
 
 
 @pytest.mark.mpi

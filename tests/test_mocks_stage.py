@@ -16,7 +16,7 @@ import pytest
 import yaml
 import zarr
 
-from conftest import REPO, job_id, sbatch_wait, xraymass
+from conftest import REPO, job_id, sbatch_wait, science_config, xraymass
 
 N_HALOS = 4
 SMALL = {
@@ -43,16 +43,9 @@ def base(tmp_path_factory):
 
 def write_config(base: Path, name: str, updates: dict) -> Path:
     """demo.yaml + SMALL + updates, run directory base/<name>, physics cache shared by all runs."""
-    data = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
-    for section, values in [*SMALL.items(), *updates.items()]:
-        data.setdefault(section, {}).update(values)
-    data["run"]["directory"] = str(base / name)
-    data["physics"]["cache_dir"] = str(base / "physics")
-    data["mocks"].setdefault("scratch_dir", str(base / "scratch"))
-    if not data["mocks"]["scratch_dir"]:
-        data["mocks"]["scratch_dir"] = str(base / "scratch")
-    path = base / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    scratch = {**SMALL.get("mocks", {}), **updates.get("mocks", {})}.get("scratch_dir") or str(base / "scratch")
+    path = science_config(base / f"{name}.yaml", base / name, SMALL, updates,
+                          {"physics": {"cache_dir": str(base / "physics")}, "mocks": {"scratch_dir": scratch}})
     if name != "halos" and not (base / name / "store.zarr").exists():
         shutil.copytree(base / "halos" / "store.zarr", base / name / "store.zarr")
     return path

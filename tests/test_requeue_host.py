@@ -18,7 +18,7 @@ import pytest
 import yaml
 import zarr
 
-from conftest import REPO
+from conftest import REPO, science_config
 from test_train_helpers import write_stamps_store
 from xraymass.sites.launch import generated_files_of
 
@@ -59,11 +59,9 @@ def test_the_batch_script_requeues_a_step_that_cannot_reach_slurm(slurm, tmp_pat
     home = contained_site(tmp_path)
     run_dir = tmp_path / "run"
     write_stamps_store(run_dir / "store.zarr")
-    data = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
-    data["run"]["directory"] = str(run_dir)
-    data["train"].update({"max_epochs": EPOCHS, "max_abs_delta": 0.0, "rule": "paper"})  # never met: the last epoch
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(data))
+    # never met: the last epoch
+    config = science_config(tmp_path / "config.yaml", run_dir,
+                            {"train": {"max_epochs": EPOCHS, "max_abs_delta": 0.0, "rule": "paper"}})
     env = {**slurm, "XRAYMASS_CONFIG": str(config), "XRAYMASS_HOME": str(home), "XRAYMASS_SITE": "contained"}
 
     # the step really cannot reach SLURM: scontrol inside the launch line fails, in the batch shell it works

@@ -24,10 +24,10 @@ from conftest import REPO, xraymass
 from site_emulator import Emulator
 from site_layouts import STRICT, layout_for
 from xraymass.errors import XraymassError
-from xraymass.sites.config_schema import STAGES
+from xraymass.stages import CHAIN as STAGES
 from xraymass.sites.launch import generated_files_of
 from xraymass.sites.site import load_site, site_names
-from xraymass.sites.submit import (Step, job_exports, sbatch_command, sbatch_environment, submit_chain,
+from xraymass.chain.submit import (Step, job_exports, sbatch_command, sbatch_environment, submit_chain,
                                    preflight_command)
 
 pytestmark = pytest.mark.slurm

@@ -14,11 +14,12 @@ import yaml
 
 from conftest import REPO, xraymass
 from xraymass.errors import ConfigError
-from xraymass.sites.config_schema import STAGES
+from xraymass.stages import CHAIN as STAGES
+from xraymass.stages import stage as declared
 from xraymass.sites.options import check_options
 from xraymass.sites.launch import generated_files_of
 from xraymass.sites.site import load_site, site_names
-from xraymass.sites.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command, warning_seconds
+from xraymass.chain.submit import SCRIPTS, Step, array_spec, job_exports, sbatch_command, warning_seconds
 
 REAL_SITES = ("perlmutter", "frontier", "alps", "juwels-booster", "vista", "lumi")
 REQUIRED = ("local", "generic", *REAL_SITES)
@@ -178,12 +179,7 @@ def test_site_files_and_job_scripts_exist(name, account):
     for stage in STAGES:
         script = REPO / "jobs" / SCRIPTS[stage]
         assert script.is_file(), f"{script} missing"
-        text = script.read_text()
         assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
-        assert 'site_configs/${XRAYMASS_SITE:-local}/env.sh' in text
-        assert f"XRAYMASS_STAGE={stage}" in text
-        assert re.search(r'^\$XRAYMASS_LAUNCH \$XRAYMASS_EXEC python -m ', text, re.M), script
-        assert re.search(r"^#SBATCH --output=logs/%x-(%j|%A_%a)\.out$", text, re.M), script
     jobqueue = site.directory / site.cfg.dask["jobqueue"]
     if name == "local" and not jobqueue.is_file():
         pytest.skip("the local site runs Dask in-process (dask.cluster: local)")
@@ -194,6 +190,29 @@ def test_site_files_and_job_scripts_exist(name, account):
     for line in block.get("job-script-prologue", []):
         sourced = line.removeprefix("source ").replace("$XRAYMASS_HOME", str(REPO))
         assert Path(sourced) == site.env_sh
+
+
+def test_job_scripts_share_one_shape():
+    """Every job script of the chain: #SBATCH header with its job name and log, `set -euo pipefail`, the stage set,
+    jobs/stage.sh sourced (the one place of the defaults and the site's environment), `set -x`, and one launch line
+    that runs the command its declaration gives (xraymass.stages) with the config and "$@"."""
+    common = (REPO / "jobs" / "stage.sh").read_text()
+    assert ': "${XRAYMASS_CONFIG:=pipeline/demo.yaml}"' in common
+    assert 'source "$XRAYMASS_HOME/site_configs/$XRAYMASS_SITE/env.sh"' in common
+    for stage in STAGES:
+        script = REPO / "jobs" / SCRIPTS[stage]
+        text = script.read_text()
+        lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert f"#SBATCH --job-name=xraymass-{stage}\n" in text, script
+        assert re.search(r"^#SBATCH --output=logs/%x-(%j|%A_%a)\.out$", text, re.M), script
+        assert lines[:3] == ["set -euo pipefail", f"export XRAYMASS_STAGE={stage}",
+                             'source "${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR}/jobs/stage.sh"'], script
+        launch = [line for line in lines if line.startswith("$XRAYMASS_LAUNCH")]
+        assert len(launch) == 1, script
+        assert lines[lines.index(launch[0]) - 1].startswith("set -x"), script
+        assert launch[0].startswith(f"$XRAYMASS_LAUNCH $XRAYMASS_EXEC {declared(stage).command()} "), script
+        assert '--config "$XRAYMASS_CONFIG" "$@"' in launch[0], script
+        assert "pipeline/demo.yaml" not in text and "env.sh" not in "\n".join(lines), script
 
 
 RESOURCE_OPTIONS = {"partition", "qos", "constraint", "nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem",
@@ -357,27 +376,29 @@ def test_submit_reports_sbatch_failure_in_one_line(slurm, tmp_path, write_config
 
 
 def make_store(cfg_path: Path, *, halos=True, events=(True, True, True), stamps=True, folds=range(10), evaluated=False):
-    """A run whose store holds the `complete` markers of docs/store.md for the given stages."""
+    """A run whose store holds the `complete` markers (xraymass.layout) of the given stages: the catalogue and the
+    events through the production writers (tests/builders.py), the stamps and predictions as markers only."""
+    import builders
+    from xraymass import layout
     from xraymass.config import load_config
-    from xraymass.store import mark_complete, open_store
+    from xraymass.store import COMPLETE, mark_complete, open_store
 
     cfg = load_config(cfg_path)
     root = open_store(cfg.store_path, "a")
-    group = root.require_group("halos")
-    group.create_array("halo_id", data=np.arange(len(events), dtype="int64"), overwrite=True)
-    if halos:
-        mark_complete(group)
+    builders.catalogue(root, np.arange(len(events)), np.full(len(events), 14.0))
+    if not halos:
+        root[layout.HALOS].attrs[COMPLETE] = False
     for halo, done in enumerate(events):
-        events_group = root.require_group(f"events/h{halo:08d}")
-        if done:
-            mark_complete(events_group)
+        builders.events(root, halo, [(np.zeros(1),) * 3], {})
+        if not done:
+            root[layout.events_group(halo)].attrs[COMPLETE] = False
     if stamps:
-        mark_complete(root.require_group("stamps"))
+        mark_complete(root.require_group(layout.STAMPS))
     for k in folds:
-        mark_complete(root.require_group(f"predictions/fold_{k:02d}"))
+        mark_complete(root.require_group(layout.predictions_group(k)))
     if evaluated:
-        (cfg.run_dir / "results").mkdir(parents=True, exist_ok=True)
-        (cfg.run_dir / "results" / "evaluate.json").write_text("{}")
+        (cfg.run_dir / layout.EVALUATED).parent.mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / layout.EVALUATED).write_text("{}")
 
 
 def dry_run(config: Path, *extra: str) -> list[list[str]]:
@@ -443,7 +464,7 @@ def test_submit_container_site_needs_its_image(tmp_path, write_config, account):
 @pytest.mark.parametrize("name", SITES)
 def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
     """The launch line `xraymass submit --dry-run` prints for each stage is the one the job scripts build from env.sh."""
-    from xraymass.sites.launch import COMMANDS, launch_line
+    from xraymass.sites.launch import launch_line
 
     site = load_site(name, REPO)
     for stage in STAGES:
@@ -455,7 +476,7 @@ def test_dry_run_shows_the_line_env_sh_runs(name, account, tmp_path):
         out = subprocess.run(["bash", "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         built = out.stdout.strip().replace(str(tmp_path), "$PWD").replace(str(REPO), "$XRAYMASS_HOME")
-        shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + COMMANDS.get(stage, f"python -m xraymass {stage}"))
+        shown = launch_line(site, stage).split("; ")[-1].removesuffix(" " + declared(stage).command())
         assert built.split() == shown.split(), (name, stage)
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 
 import pytest
 import yaml
@@ -78,7 +80,8 @@ def test_effective_config_with_provenance(tmp_path):
     prov = doc["provenance"]
     assert prov["xraymass_version"] == __version__ and prov["ranks"] == 2
     assert prov["physics_data"] == {"kind": "embedded"} and prov["stage"] == "train"
-    assert prov["git_commit"] != ""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", prov["git_commit"]) and prov["git_commit"].startswith(head)
 
 
 def test_groups_written_after_consolidation_are_seen(tmp_path):

@@ -14,7 +14,7 @@ import yaml
 import zarr
 
 from xraymass.cli import main
-from conftest import PYTHON, REPO, xraymass
+from conftest import PYTHON, REPO, mpirun, science_config, xraymass
 from test_train_helpers import write_stamps_store
 
 from xraymass.store import record_array
@@ -25,11 +25,7 @@ TRAIN = {"max_epochs": EPOCHS, "max_abs_delta": 0.0}
 
 
 def fold_config(run_dir: Path, path: Path, **train) -> Path:
-    data = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
-    data["run"]["directory"] = str(run_dir)
-    data["train"].update({**TRAIN, **train})
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return science_config(path, run_dir, {"train": {**TRAIN, **train}})
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -123,9 +119,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_repeats_the_uninterrupted_ru
 def test_two_horovod_ranks_end_with_identical_weights_and_write_once(tmp_path):
     write_stamps_store(tmp_path / "run" / "store.zarr")
     config = fold_config(tmp_path / "run", tmp_path / "config.yaml", max_epochs=3)
-    out = subprocess.run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", PYTHON, "-m", "mpi4py",
-                          "-m", "xraymass", "train", "--config", str(config), "--fold", "0"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = mpirun(2, "-m", "xraymass", "train", "--config", str(config), "--fold", "0")
     assert out.returncode == 0, out.stderr
     digests = re.findall(r"rank (\d)/2 final weights sha256 (\w+)", out.stderr)
     assert sorted(r for r, _ in digests) == ["0", "1"] and len({d for _, d in digests}) == 1, out.stderr

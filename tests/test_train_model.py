@@ -17,7 +17,7 @@ def test_paper_network_has_58437_parameters_in_the_papers_order(monkeypatch, tmp
     from xraymass.train.model import PAPER_TRAINABLE_PARAMETERS, build_model, trainable_parameters
 
     monkeypatch.setenv("TNG300_DIR", str(tmp_path))  # paper.yaml names the TNG300 directory
-    model_cfg = load_config(REPO / "pipeline" / "paper.yaml").model
+    model_cfg = load_config(REPO / "pipeline" / "paper.yaml").model.to_dict()
     model_cfg.pop("output_bias")
     for npix in (128, 32):
         model = build_model(npix, **model_cfg)

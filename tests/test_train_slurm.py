@@ -6,10 +6,9 @@ import subprocess
 import time
 
 import pytest
-import yaml
 import zarr
 
-from conftest import REPO
+from conftest import REPO, science_config
 from test_train_helpers import write_stamps_store
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -33,12 +32,9 @@ def job_field(env: dict, job: str, field: str) -> str:
 def test_array_of_two_folds_requeues_on_usr1_resumes_and_completes(slurm, tmp_path):
     run_dir = tmp_path / "run"
     write_stamps_store(run_dir / "store.zarr")
-    data = yaml.safe_load((REPO / "pipeline" / "demo.yaml").read_text())
-    data["run"]["directory"] = str(run_dir)
     # never met: EPOCHS epochs, and the paper rule keeps the last
-    data["train"].update({"max_epochs": EPOCHS, "max_abs_delta": 0.0, "rule": "paper"})
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(data))
+    config = science_config(tmp_path / "config.yaml", run_dir,
+                            {"train": {"max_epochs": EPOCHS, "max_abs_delta": 0.0, "rule": "paper"}})
     env = {**slurm, "XRAYMASS_CONFIG": str(config)}
     proc = subprocess.Popen(["sbatch", "--wait", "--array=0-1", f"--output={tmp_path}/%x-%A_%a.out",
                              "jobs/train_fold.sh"], cwd=REPO, env=env, stdout=subprocess.PIPE,

@@ -3,7 +3,7 @@
     xraymass check runs/demo
 
 Each stage that writes into the run answers for its own outputs (`check_outputs(root, store_path,
-run_dir)` in its module): every group and its `complete` marker, every array against the record
+run_dir)` in the module its declaration names, xraymass.stages): every group and its `complete` marker, every array against the record
 its writer made (shape, dtype, CRC-32 as a whole or per chunk: a deleted or truncated chunk file is
 found and the array named), the files beside the store (models, predictions tables, effective
 configs). One line per stage (ok, or the number of problems) and one line per problem; the exit
@@ -19,16 +19,11 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError, XraymassError
+from .stages import STAGES
 from .store import open_store
 
-# stage: the module that declares its outputs and checks them
-CHECKS = (
-    ("halos", "xraymass.halos.stage"),
-    ("mocks", "xraymass.mocks.stage"),
-    ("stamps", "xraymass.stamps.stage"),
-    ("train", "xraymass.train.outputs"),
-    ("evaluate", "xraymass.analysis.evaluate"),
-)
+# stage: the module that declares its outputs and checks them (xraymass.stages: Stage.checks)
+CHECKS = tuple((stage.name, stage.checks) for stage in STAGES if stage.checks)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

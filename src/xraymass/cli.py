@@ -1,7 +1,7 @@
 """The `xraymass` command: one subcommand per stage.
 
-Each stage lives in a module with `run(cfg, args) -> int | None` and, optionally,
-`add_arguments(parser)`. Every stage takes `--config` and any number of `--set SECTION.KEY=VALUE`;
+The subcommands are the stages of the registry (xraymass.stages): each lives in a module with
+`run(cfg, args) -> int | None` and, optionally, `add_arguments(parser)`. Every stage takes `--config` and any number of `--set SECTION.KEY=VALUE`;
 tools (`check`) take their own arguments and `run(args)`. Errors the user can act on
 (XraymassError) are printed as one line with their status; any other error (a library's, on input
 the project did not foresee) as one line with status 1. `--debug`, or XRAYMASS_DEBUG=1 in the
@@ -11,28 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 
-from . import __version__
+from . import __version__, stages
 from .errors import NotBuiltError, XraymassError
 
-DEFAULT_CONFIG = "pipeline/demo.yaml"
-
-# subcommand: (module, one-line help)
-STAGES: dict[str, tuple[str, str]] = {
-    "halos": ("xraymass.halos.stage", "build the halo catalogue and per-halo gas (synthetic or TNG300)"),
-    "mocks": ("xraymass.mocks.stage", "mock Chandra event lists per halo and projection (pyXSIM + SOXS, MPI)"),
-    "stamps": ("xraymass.stamps.stage", "bin events into 128x128 stamps, augment, assign folds (Dask)"),
-    "train": ("xraymass.train.stage", "train one cross-validation fold of the CNN (Horovod optional)"),
-    "evaluate": ("xraymass.analysis.evaluate", "gather the ten folds' predictions: metrics, figures, report"),
-    "baseline": ("xraymass.analysis.baseline", "core-excised L_X-M baseline from the same mock events"),
-    "interpret": ("xraymass.analysis.interpret", "DeepDream-style gradients of the trained network"),
-    "submit": ("xraymass.sites.submit", "submit the whole chain to SLURM with afterok dependencies"),
-    "demo": ("xraymass.sites.demo", "run the whole chain on the embedded default through the local SLURM"),
-}
-
+DEFAULT_CONFIG = stages.DEFAULT_CONFIG
 
 # tool: (module, one-line help); the module has run(args) and add_arguments(parser)
 TOOLS: dict[str, tuple[str, str]] = {
@@ -48,13 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Ntampaka et al. 2019) on SLURM clusters.")
     parser.add_argument("--version", action="version", version=f"xraymass {__version__}")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    for name, (module, help_) in STAGES.items():
+    for declared in stages.STAGES:
+        name, help_ = declared.name, declared.help
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--config", default=DEFAULT_CONFIG, help=f"science config (default: {DEFAULT_CONFIG})")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override one config value (repeatable), e.g. --set train.max_epochs=20")
         p.add_argument("--debug", action="store_true", help=f"on an error, show the traceback (also: {DEBUG_VARIABLE}=1)")
-        stage = _import_stage(module)
+        stage = stages.import_module(declared.module)
         if stage is not None and hasattr(stage, "add_arguments"):
             stage.add_arguments(p)
     for name, (module, help_) in TOOLS.items():
@@ -62,16 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", help=f"on an error, show the traceback (also: {DEBUG_VARIABLE}=1)")
         importlib.import_module(module).add_arguments(p)
     return parser
-
-
-def _import_stage(module: str):
-    """The stage module, or None when this version does not have it."""
-    try:
-        if importlib.util.find_spec(module) is None:
-            return None
-    except ModuleNotFoundError:
-        return None
-    return importlib.import_module(module)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,8 +91,8 @@ def run_stage(args: argparse.Namespace) -> int | None:
     if args.stage in TOOLS:
         return importlib.import_module(TOOLS[args.stage][0]).run(args)
     cfg = load_config(args.config, args.overrides)
-    module = STAGES[args.stage][0]
-    stage = _import_stage(module)
+    module = stages.stage(args.stage).module
+    stage = stages.import_module(module)
     if stage is None:
         raise NotBuiltError(f"stage '{args.stage}' is not built in xraymass {__version__} ({module} is missing)")
     return stage.run(cfg, args)

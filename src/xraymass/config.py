@@ -21,9 +21,10 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import ConfigError
-from .schema import Key
+from .schema import Key, Section, section_class
 
-# Sections shared by every stage; stage sections live in <stage>/config_schema.py.
+# Sections shared by every stage; stage sections live in the `schema` module each stage declares
+# (xraymass.stages).
 CORE_SECTIONS: dict[str, dict[str, Key]] = {
     "run": {
         "name": Key(str, "demo", "name of the run; the run directory defaults to runs/<name>"),
@@ -36,20 +37,15 @@ CORE_SECTIONS: dict[str, dict[str, Key]] = {
                     choices=("planck15", "planck18", "WMAP9")),
     },
 }
-STAGE_SCHEMA_MODULES = (
-    "xraymass.halos.config_schema",
-    "xraymass.mocks.config_schema",
-    "xraymass.stamps.config_schema",
-    "xraymass.train.config_schema",
-    "xraymass.analysis.config_schema",
-)
 SITE_SCHEMA_MODULE = "xraymass.sites.config_schema"
 _UNSET_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
 def _stage_schema_modules() -> list:
     modules = []
-    for name in STAGE_SCHEMA_MODULES:
+    from .stages import schema_modules
+
+    for name in schema_modules():
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as err:
@@ -77,17 +73,23 @@ def site_schema() -> dict[str, dict[str, Key]]:
 
 
 class Config:
-    """A validated config: `cfg.train` is the dict of the `train` section (a copy, safe to unpack)."""
+    """A validated config: `cfg.train` is the `train` section, a frozen dataclass built from its schema
+    (xraymass.schema.Section: `cfg.train.max_epochs`, `cfg.train["max_epochs"]`, `fit(**cfg.train)`)."""
 
-    def __init__(self, path: Path, data: dict[str, dict[str, Any]]):
+    def __init__(self, path: Path, data: dict[str, dict[str, Any]], schema: dict[str, dict[str, Key]] | None = None):
         self.path = path
         self._data = data
+        self._classes = {name: section_class(name, keys) for name, keys in (schema or {}).items()}
 
-    def __getattr__(self, section: str) -> dict[str, Any]:
+    def __getattr__(self, section: str) -> Section | dict[str, Any]:
+        if section.startswith("_"):
+            raise AttributeError(section)
         try:
-            return copy.deepcopy(self._data[section])
+            values = copy.deepcopy(self._data[section])
         except KeyError:
             raise AttributeError(section) from None
+        cls = self._classes.get(section)
+        return cls(**values) if cls is not None else values
 
     def sections(self) -> list[str]:
         return list(self._data)
@@ -118,7 +120,7 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = (), kind: st
         problem = rule(data)
         if problem:
             raise ConfigError(f"{path}: {problem}")
-    return Config(path, data)
+    return Config(path, data, schema)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -216,13 +218,20 @@ def first_unset_variable(value: Any) -> str | None:
     return next((v for v in map(first_unset_variable, items) if v), None)
 
 
+def expand_string(value: str, path: Path, where: str) -> str:
+    """$VARS of a config string expanded from the environment; ConfigError naming the file and key when one is unset."""
+    if "$" not in value:
+        return value
+    expanded = os.path.expandvars(value)
+    unset = first_unset_variable(expanded)
+    if unset:
+        raise ConfigError(f"{path}: '{where}' uses {unset}, which is not set in the environment")
+    return expanded
+
+
 def _expand(value: Any, path: Path, where: str) -> Any:
-    if isinstance(value, str) and "$" in value:
-        expanded = os.path.expandvars(value)
-        unset = first_unset_variable(expanded)
-        if unset:
-            raise ConfigError(f"{path}: '{where}' uses {unset}, which is not set in the environment")
-        return expanded
+    if isinstance(value, str):
+        return expand_string(value, path, where)
     if isinstance(value, list):
         return [_expand(v, path, where) for v in value]
     return value

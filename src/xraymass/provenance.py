@@ -45,4 +45,6 @@ def write_effective_config(directory: str | Path, cfg: Config, stage: str, ranks
                            physics_data: Any = None) -> Path:
     """Write <directory>/<stage>.config.yaml: the config as run and its provenance (YAML, never pickle)."""
     doc = {"provenance": provenance(stage, ranks, physics_data), "config": cfg.to_dict()}
-    return write_text_atomic(Path(directory) / f"{stage}.config.yaml", dump_yaml(doc))
+    from .layout import effective_config
+
+    return write_text_atomic(effective_config(directory, stage), dump_yaml(doc))

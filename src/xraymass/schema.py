@@ -1,11 +1,16 @@
-"""Typed keys for config validation: each config section maps onto one function's keywords.
+"""Typed keys for config validation, and the typed sections built from them.
+
+Each config section maps onto one function's keywords. After validation a section is a frozen
+dataclass built from its schema (`section_class`): one object, passed whole.
 
 A section's schema is a dict {key: Key(...)}; a config schema is a dict {section: that}. Stage subpackages keep their sections in
 `<stage>/config_schema.py` (light modules: no heavy imports); `xraymass.config` gathers them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, make_dataclass
 from typing import Any
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
@@ -85,3 +90,52 @@ def _check_type(value: Any, type_: type) -> Any:
     if not isinstance(value, type_):
         raise ValueError
     return value
+
+
+# --- typed sections ------------------------------------------------------------------------
+
+class Section(Mapping):
+    """A validated config section: a frozen dataclass whose fields are the section's keys.
+
+    Read a key as an attribute (`cfg.train.max_epochs`) or, as before, by name (`cfg.train["max_epochs"]`);
+    a section unpacks onto a function's keywords (`build_model(**cfg.model)`) and compares equal to the
+    dict of its values. `to_dict()` gives a plain dict (for YAML, JSON and Zarr attributes).
+    """
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self.__dataclass_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section's values as a plain dict (a deep copy)."""
+        return copy.deepcopy({key: getattr(self, key) for key in self})
+
+
+_PY_TYPES = {bool: bool, int: int, float: float, str: str, list: list, dict: dict}
+
+
+def section_class(name: str, keys: dict[str, Key]) -> type[Section]:
+    """The frozen dataclass of one section, built from its schema: a field per key, typed as the key is
+    (None allowed where the key is nullable). Built once per section and schema."""
+    key = (name, tuple((k, spec.type_, spec.nullable) for k, spec in keys.items()))
+    cls = _SECTION_CLASSES.get(key)
+    if cls is None:
+        fields = [(k, _PY_TYPES[spec.type_] | None if spec.nullable else _PY_TYPES[spec.type_]) for k, spec in keys.items()]
+        title = "".join(part.capitalize() for part in name.split("_"))
+        cls = make_dataclass(f"{title}Section", fields, bases=(Section,), frozen=True, eq=False)
+        cls.__doc__ = f"The validated `{name}` section: " + "; ".join(f"{k}: {spec.doc}" for k, spec in keys.items()
+                                                                        if spec.doc)
+        cls.__module__ = __name__
+        globals().setdefault(cls.__name__, cls)  # importable by name: sections pickle (Dask, MPI)
+        _SECTION_CLASSES[key] = cls
+    return cls
+
+
+_SECTION_CLASSES: dict[tuple, type[Section]] = {}

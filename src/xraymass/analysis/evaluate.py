@@ -10,6 +10,7 @@ import argparse
 
 import numpy as np
 
+from .. import layout
 from ..config import Config
 from ..provenance import write_effective_config
 from ..store import consolidate
@@ -119,7 +120,7 @@ def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
     import json
     from pathlib import Path
 
-    part = run_dir / "results" / "evaluate.json"
+    part = run_dir / layout.EVALUATED
     if not part.is_file():
         return "not run", []
     problems = []
@@ -130,7 +131,7 @@ def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
     for name in summary.get("figures", []):
         if not (run_dir / "results" / Path(name).name).is_file():
             problems.append(f"{run_dir / 'results' / Path(name).name}: figure missing")
-    for path in (run_dir / "results" / "summary.json", run_dir / "evaluate.config.yaml"):
+    for path in (run_dir / layout.SUMMARY, layout.effective_config(run_dir, "evaluate")):
         if not path.is_file():
             problems.append(f"{path}: missing")
     return f"{summary.get('n_images', '?')} images of {summary.get('n_clusters', '?')} clusters", problems

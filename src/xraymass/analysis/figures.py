@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..layout import halo_name
 from ..store import atomic_path
 from .metrics import gaussian, nanmedian
 from .report import LITERATURE_BANDS_PERCENT, literature_band_dex
@@ -163,7 +164,7 @@ def draw_figure5(halo_id: int, images: list[np.ndarray], centre: tuple[float, fl
         ax.set_ylim(-0.5, npix - 0.5)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"Cluster h{halo_id:08d}: + true centre, x gradient centre; circles {inner_r500c:g} and 1 R500c",
+    fig.suptitle(f"Cluster {halo_name(halo_id)}: + true centre, x gradient centre; circles {inner_r500c:g} and 1 R500c",
                  fontsize=10)
     return fig
 

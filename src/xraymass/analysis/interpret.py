@@ -31,7 +31,8 @@ from ..config import Config
 from ..errors import InputError, StoreError
 from ..progress import Progress
 from ..provenance import write_effective_config
-from ..store import is_complete, open_store, verify_group
+from .. import layout
+from ..store import open_store, verify_group
 from . import figures
 from .metrics import nanmedian
 from ..train.outputs import stamps_physics_data
@@ -53,7 +54,8 @@ class Sample:
 
 
 def model_path(run_dir: Path, fold: int) -> Path:
-    return Path(run_dir) / "train" / f"fold_{fold:02d}" / "model.keras"
+    """The kept model of a fold (xraymass.layout.model_path)."""
+    return layout.model_path(run_dir, fold)
 
 
 def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
@@ -82,9 +84,9 @@ def interpret_cnn(store_path, run_dir: Path, directory: Path, step_size: float, 
 def choose_sample(store_path, n_clusters: int, figure5_clusters: list[int]) -> Sample:
     """n_clusters clusters evenly spaced in mass rank (plus any asked for Figure 5), one stamp each."""
     root = open_store(store_path)
-    if "stamps" not in root or not is_complete(root["stamps"]):
-        raise StoreError(f"{store_path}/stamps: the stamps are missing or not complete; run `xraymass stamps`")
-    stamps = root["stamps"]
+    if not layout.stamps_complete(root):
+        raise StoreError(f"{store_path}/{layout.STAMPS}: the stamps are missing or not complete; run `xraymass stamps`")
+    stamps = root[layout.STAMPS]
     verify_group(stamps, f"{store_path}/stamps")  # against the writer's records (xraymass.store)
     halo_id = np.asarray(stamps["halo_id"][...])
     first = np.flatnonzero((np.asarray(stamps["projection"][...]) == 0) & (np.asarray(stamps["augmentation"][...]) == 0))
@@ -108,7 +110,7 @@ def choose_sample(store_path, n_clusters: int, figure5_clusters: list[int]) -> S
 
 def stamp_geometry(root, halo_id: int, fov_arcmin: float, npix: int) -> tuple[tuple[float, float], float]:
     """Cluster centre (x, y) and R500c in stamp pixels; the stamp is centred on the events' centre_pix."""
-    name = f"events/h{halo_id:08d}"
+    name = layout.events_group(halo_id)
     if name not in root:
         raise StoreError(f"{name}: no event list for this halo (needed for its R500c in pixels); run `xraymass mocks`")
     attrs = root[name].attrs
@@ -271,7 +273,7 @@ def write_figures(directory: Path, sample: Sample, dreams: dict, result: dict, p
         figure = figures.draw_figure5(int(halo), list(dreams["images"][c]), tuple(sample.centre[c]),
                                       float(sample.r500c_pix[c]), FIGURE5_INNER_R500C, small_change,
                                       tuple(cluster["gradient_centre_pix"]))
-        names += figures.save(figure, directory, f"figure5_h{int(halo):08d}")
+        names += figures.save(figure, directory, f"figure5_{layout.halo_name(halo)}")
     figure = figures.draw_figure6(np.array(result["radial_bin_edges_r500c"]), profiles, sample.halo_id,
                                   [c["halo_id"] for c in result["off_centre"]], core_radius_r500c)
     names += figures.save(figure, directory, "figure6_radial_profile")

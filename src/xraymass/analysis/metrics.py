@@ -42,6 +42,7 @@ def dex_to_percent(sigma_dex: float) -> float:
 
 
 def percent_to_dex(percent: float) -> float:
+    """A scatter in percent (100 ln(10) sigma, the paper's conversion) as sigma in dex."""
     return percent / (100.0 * LN10)
 
 
@@ -75,6 +76,7 @@ class Fit:
 
 
 def gaussian(x: np.ndarray, amplitude: float, mu: float, sigma: float) -> np.ndarray:
+    """amplitude exp(-(x - mu)^2 / 2 sigma^2); x, mu and sigma in the same unit (dex for delta)."""
     return amplitude * np.exp(-0.5 * ((x - mu) / sigma) ** 2)
 
 

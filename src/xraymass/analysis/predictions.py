@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import array_of, is_complete, open_store, read_verified
+from ..layout import STAMPS, fold_name, group_complete, predictions_group
+from ..store import array_of, open_store, read_verified
 
 ARRAYS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
 
 
 def fold_group_name(fold: int) -> str:
-    return f"predictions/fold_{fold:02d}"
+    """A fold's predictions in the store (xraymass.layout.predictions_group)."""
+    return predictions_group(fold)
 
 
 @dataclass
@@ -44,8 +46,8 @@ def stored_n_folds(cfg, stage: str = "evaluate") -> int:
 
     check_made_with(cfg.store_path, cfg, stage)
     root = open_store(cfg.store_path)
-    if "stamps" in root and "n_folds" in root["stamps"].attrs:
-        return int(root["stamps"].attrs["n_folds"])
+    if STAMPS in root and "n_folds" in root[STAMPS].attrs:
+        return int(root[STAMPS].attrs["n_folds"])
     return int(cfg.stamps["n_folds"])
 
 
@@ -66,7 +68,7 @@ def load_predictions(store_path: Path, n_folds: int, folds: list[int] | None = N
     groups = {k: _complete_group(root, fold_group_name(k)) for k in wanted}
     missing = [k for k, g in groups.items() if g is None]
     if missing:
-        names = ", ".join(f"fold_{k:02d}" for k in missing)
+        names = ", ".join(fold_name(k) for k in missing)
         raise InputError(f"{store_path}/predictions: {len(missing)} of {len(wanted)} folds missing or not complete "
                          f"({names}); run `xraymass train` for them; nothing evaluated")
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*ARRAYS, "fold")}
@@ -99,11 +101,7 @@ def physics_data_of_predictions(predictions: Predictions):
 
 
 def _complete_group(root, name: str):
-    try:
-        group = root[name]
-    except KeyError:
-        return None
-    return group if is_complete(group) else None
+    return root[name] if group_complete(root, name) else None
 
 
 def _read_fold(store_path: Path, fold: int, group) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import Config
 from ..provenance import provenance
+from ..layout import halo_name
 from ..store import write_text_atomic
 from .metrics import percent_to_dex
 
@@ -205,7 +206,7 @@ def _interpret_section(ip: dict[str, Any]) -> list[str]:
                      f"| {_f(it['added_fraction_inside_core'])} (area fraction {_f(it['area_fraction_inside_core'])}) "
                      f"| ~0: the CNN ignores R < ~0.2 R500c |")
     flagged = ip["off_centre"]
-    names = ", ".join(f"h{c['halo_id']:08d} ({c['offset_r500c']:.2f} R500c)" for c in flagged) or "none"
+    names = ", ".join(f"{halo_name(c['halo_id'])} ({c['offset_r500c']:.2f} R500c)" for c in flagged) or "none"
     lines += [f"| clusters whose gradient centre is > {ip['off_centre_r500c']} R500c off the true centre | "
               f"{len(flagged)}: {names} | 1 shown (Figure 5, bottom) |", "",
               "Figures: " + ", ".join(f"`{name}`" for name in ip["figures"]) + ".", ""]
@@ -213,5 +214,6 @@ def _interpret_section(ip: dict[str, Any]) -> list[str]:
 
 
 def literature_band_dex(name: str) -> tuple[float, float]:
+    """The published scatter range `name` of LITERATURE_BANDS_PERCENT, percent converted to dex."""
     lo, hi = LITERATURE_BANDS_PERCENT[name]
     return percent_to_dex(lo), percent_to_dex(hi)

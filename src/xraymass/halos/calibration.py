@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..stages import DEFAULT_CONFIG
 from .cosmo import KEV_ERG, KEV_K, KPC_CM, M_P_G, MSUN_G, X_H
 
 NE_PER_NH = (1.0 + X_H) / (2.0 * X_H)       # fully ionised H + He (yt's "ionized" emission_measure)
@@ -287,20 +288,18 @@ def _median(ratio, m, lo, hi) -> float:
 def measure_population(cfg, progress: bool = True) -> dict[str, np.ndarray]:
     """Generate every synthetic halo of the config and measure it as the mocks see it; arrays by quantity."""
     from ..progress import Progress
+    from .population import Population
     from .synthetic import Model
 
-    model = Model(**cfg.synthetic)
-    halos, seed, name = cfg.halos, cfg.run["seed"], cfg.cosmology["name"]
-    m500c = model.masses(seed, np.arange(model.n_halos), halos["log_m500c_min"], halos["log_m500c_max"],
-                         halos["redshift"], name)
+    model, population = Model(**cfg.synthetic), Population.from_config(cfg)
+    m500c = population.masses(model, np.arange(model.n_halos))
     band = (cfg.baseline["emin_kev"], cfg.baseline["emax_kev"])
     bar = Progress("calibration", model.n_halos, enabled=progress)
     rows = []
-    for halo_id, m, gas in model.population(seed, halos["log_m500c_min"], halos["log_m500c_max"],
-                                            halos["redshift"], name):
-        props = model.properties(seed, halo_id, m, halos["redshift"], name)
+    for halo_id, m, gas in population.halos(model):
+        props = population.properties(model, halo_id, m)
         rows.append({**luminosities(gas, props.r500c, kt_min_kev=cfg.mocks["kt_min_kev"], mocks=cfg.mocks,
-                                    cosmology=name, band_kev=band),
+                                    cosmology=population.cosmology, band_kev=band),
                      "cool_core": props.cool_core, "merger": props.merger, "bright_clump": props.bright_clump})
         bar.update()
     bar.close()
@@ -324,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..config import load_config
 
     parser = argparse.ArgumentParser(prog="python -m xraymass.halos.calibration", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="pipeline/demo.yaml")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print the fits and comparisons as JSON")
     args = parser.parse_args(argv)

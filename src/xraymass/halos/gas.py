@@ -14,13 +14,14 @@ MARGIN = 1.05  # the dataset's box reaches 5% beyond the farthest particle's smo
 
 def catalogue_row(cfg, halo_id: int) -> dict[str, Any]:
     """The catalogue entry of `halo_id` from the run's store (the halos stage must be complete)."""
-    from ..store import is_complete, open_store
+    from ..layout import HALOS, catalogue_complete
+    from ..store import open_store
 
     root = open_store(cfg.store_path, "r")
-    if "halos" not in root or not is_complete(root["halos"]):
+    if not catalogue_complete(root):
         raise StoreError(f"{cfg.store_path}/halos: the halo catalogue is missing or incomplete; "
                          "run `xraymass halos` first")
-    group = root["halos"]
+    group = root[HALOS]
     source = group.attrs.get("source")
     if source != cfg.halos["source"]:
         raise StoreError(f"{cfg.store_path}/halos: catalogue built from source '{source}', the config says "
@@ -40,10 +41,13 @@ def gas_arrays(cfg, halo_id: int) -> tuple[dict[str, np.ndarray], dict[str, Any]
     """(gas, catalogue row): the halo's gas as numpy arrays in the units of synthetic.GAS_FIELDS."""
     row = catalogue_row(cfg, halo_id)
     if row["source"] == "synthetic":
+        from .population import Population
         from .synthetic import Model
 
-        gas = Model(**cfg.synthetic).gas(cfg.run["seed"], row["halo_id"], row["m500c"], row["redshift"],
-                                         cfg.cosmology["name"])
+        from dataclasses import replace
+
+        population = replace(Population.from_config(cfg), redshift=row["redshift"])  # the catalogue's redshift
+        gas = population.gas(Model(**cfg.synthetic), row["halo_id"], row["m500c"])
         gas["position"] += row["centre"]
     else:
         from .tng import Snapshot

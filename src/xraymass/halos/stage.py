@@ -45,32 +45,31 @@ def run(cfg, args) -> int:
 
 
 def catalogue_complete(cfg) -> bool:
-    from ..store import is_complete, open_store
+    from ..layout import catalogue_complete
+    from ..store import open_store
 
     if not (cfg.store_path / "zarr.json").is_file():
         return False
-    root = open_store(cfg.store_path, "r")
-    return "halos" in root and is_complete(root["halos"])
+    return catalogue_complete(open_store(cfg.store_path, "r"))
 
 
 def check_catalogue_settings(cfg, stage: str) -> None:
     """ConfigError naming the keys when the store's catalogue was made with other halo settings."""
+    from ..layout import HALOS
     from ..store import check_settings, open_store
     from .config_schema import settings
 
-    check_settings(open_store(cfg.store_path, "r")["halos"], cfg, settings(cfg), f"{cfg.store_path}/halos", stage)
+    check_settings(open_store(cfg.store_path, "r")[HALOS], cfg, settings(cfg), f"{cfg.store_path}/{HALOS}", stage)
 
 
 def check_outputs(root, store_path, run_dir) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `halos/` and the stage's effective config."""
-    from ..store import array_problems, config_problems, is_complete
+    from ..layout import HALOS
+    from ..store import array_problems, config_problems, group_to_check
 
-    if "halos" not in root:
+    group, where, problems = group_to_check(root, HALOS, store_path, "run `xraymass halos` again")
+    if group is None:
         return "not run", []
-    group, problems = root["halos"], []
-    where = f"{store_path}/halos"
-    if not is_complete(group):
-        problems.append(f"{where}: not complete (run `xraymass halos` again)")
     names = sorted(name for name, _ in group.arrays())
     problems += array_problems(group, names, where) + config_problems(run_dir, STAGE)
     return f"{group.attrs.get('n_halos', '?')} halos, {len(names)} arrays", problems
@@ -88,16 +87,17 @@ def build_catalogue(cfg) -> Catalogue:
 
 def synthetic_catalogue(cfg) -> Catalogue:
     from ..progress import Progress
+    from .population import Population
     from .synthetic import Model
 
-    model = Model(**cfg.synthetic)
-    halos, seed, name = cfg.halos, cfg.run["seed"], cfg.cosmology["name"]
+    model, population = Model(**cfg.synthetic), Population.from_config(cfg)
+    seed = population.seed
     ids = np.arange(model.n_halos, dtype=np.int64)
-    m500c = model.masses(seed, ids, halos["log_m500c_min"], halos["log_m500c_max"], halos["redshift"], name)
+    m500c = population.masses(model, ids)
     bar = Progress(STAGE, len(ids))
     props = []
     for halo_id, m in zip(ids, m500c):
-        props.append(model.properties(seed, int(halo_id), float(m), halos["redshift"], name))
+        props.append(population.properties(model, int(halo_id), float(m)))
         bar.update()
     bar.close()
     extra = {
@@ -109,7 +109,7 @@ def synthetic_catalogue(cfg) -> Catalogue:
     }
     return Catalogue(ids, m500c, np.array([p.r500c for p in props]), np.zeros((len(ids), 3)),
                      np.full(len(ids), model.particles_per_halo, dtype=np.int64),
-                     {"source": "synthetic", "seed": seed, "synthetic": cfg.synthetic}, extra)
+                     {"source": "synthetic", "seed": seed, "synthetic": cfg.synthetic.to_dict()}, extra)
 
 
 def tng_catalogue(cfg) -> Catalogue:
@@ -124,26 +124,36 @@ def tng_catalogue(cfg) -> Catalogue:
     groups = snap.groups(cfg.halos["log_m500c_min"], cfg.halos["log_m500c_max"])
     snap.check_snapshot()
     return Catalogue(groups["halo_id"], groups["m500c"], groups["r500c"], groups["centre"], groups["n_gas"],
-                     {"source": "tng", "tng": cfg.tng, "hubble_param": snap.h, "scale_factor": snap.a,
+                     {"source": "tng", "tng": cfg.tng.to_dict(), "hubble_param": snap.h, "scale_factor": snap.a,
                       "box_size_kpc": snap.box_kpc})
 
 
 def write_catalogue(cfg, catalogue: Catalogue, ranks: int = 1) -> None:
     """Replace any incomplete `halos` group, write the arrays and attributes, mark complete, consolidate."""
     from ..provenance import provenance, write_effective_config
-    from ..store import consolidate, mark_complete, open_store, record_settings, write_array
+    from ..store import consolidate, open_store
     from .config_schema import settings
 
-    root = open_store(cfg.store_path, "a")
-    group = root.create_group(STAGE, overwrite=True)
+    write_catalogue_group(open_store(cfg.store_path, "a"), catalogue, provenance(STAGE, ranks, physics_data=None),
+                          (cfg, settings(cfg)))
+    consolidate(cfg.store_path)
+    write_effective_config(cfg.run_dir, cfg, STAGE, ranks)
+
+
+def write_catalogue_group(root, catalogue: Catalogue, provenance: dict[str, Any], settings=None):
+    """The `halos` group of the store `root`: replaced whole, arrays with their records, attributes, the settings
+    it was made with (`settings`: (cfg, sections) for store.record_settings, or None), `complete` last."""
+    from ..layout import HALOS
+    from ..store import mark_complete, record_settings, write_array
+
+    group = root.create_group(HALOS, overwrite=True)
     arrays = {"halo_id": catalogue.halo_id, "m500c": catalogue.m500c, "log_m500c": np.log10(catalogue.m500c),
               "r500c": catalogue.r500c, "centre": catalogue.centre, "n_gas": catalogue.n_gas, **catalogue.extra}
     for name, data in arrays.items():
         data = np.ascontiguousarray(data)
         write_array(group, name, data, chunks=data.shape)
-    record_settings(group, cfg, settings(cfg))
-    group.attrs.update({**catalogue.attrs, "n_halos": int(len(catalogue.halo_id)),
-                        "provenance": provenance(STAGE, ranks, physics_data=None)})
+    if settings is not None:
+        record_settings(group, *settings)
+    group.attrs.update({**catalogue.attrs, "n_halos": int(len(catalogue.halo_id)), "provenance": provenance})
     mark_complete(group)
-    consolidate(cfg.store_path)
-    write_effective_config(cfg.run_dir, cfg, STAGE, ranks)
+    return group

@@ -88,6 +88,18 @@ class Profile:
     z_out: float = 0.3
 
     def density(self, x: np.ndarray) -> np.ndarray:
+        """Electron density shape (Vikhlinin et al. 2006 form), dimensionless, at radius x.
+
+        Parameters
+        ----------
+        x : ndarray
+            Radius in units of R500c (floored at X_FLOOR).
+
+        Returns
+        -------
+        ndarray
+            n_e(x) / n_e0; the halo's gas mass sets the normalisation.
+        """
         x = np.maximum(x, X_FLOOR)
         u = x / self.xc
         n2 = u ** -self.alpha / (1.0 + u * u) ** (3.0 * self.beta - 0.5 * self.alpha)
@@ -98,10 +110,12 @@ class Profile:
         return np.sqrt(n2)
 
     def temperature(self, x: np.ndarray) -> np.ndarray:
+        """Temperature shape, T(x) / T0, at radius x in units of R500c (cool core set by tmin, xcool)."""
         c = (np.maximum(x, X_FLOOR) / self.xcool) ** 1.9
         return (c + self.tmin) / (c + 1.0) / (1.0 + (x / 0.6) ** 2) ** 0.45
 
     def metallicity(self, x: np.ndarray) -> np.ndarray:
+        """Metallicity in solar units at radius x in units of R500c: z_in in the centre, z_out outside."""
         return self.z_out + (self.z_in - self.z_out) / (1.0 + (x / 0.1) ** 2)
 
 
@@ -199,7 +213,30 @@ class Model:
     # ---- the population -------------------------------------------------------------------------
     def masses(self, seed: int, halo_ids: np.ndarray, log_m500c_min: float, log_m500c_max: float,
                redshift: float, cosmology: str) -> np.ndarray:
-        """M500c (Msun) of each halo id: an inverse-CDF draw from the mass function with stream 0."""
+        """M500c of each halo id: an inverse-CDF draw from the mass function with stream 0.
+
+        Parameters
+        ----------
+        seed : int
+            Global seed (`run.seed`).
+        halo_ids : ndarray
+            Halo ids; halo i's mass depends on (seed, i) only.
+        log_m500c_min, log_m500c_max : float
+            Mass range, log10(M500c / Msun), inclusive.
+        redshift : float
+            Redshift of the mass function.
+        cosmology : str
+            colossus cosmology name, e.g. ``planck15``.
+
+        Returns
+        -------
+        ndarray
+            M500c in Msun, one per id.
+
+        Examples
+        --------
+        >>> Model().masses(20190507, np.arange(3), 13.57, 15.06, 0.0, "planck15")  # doctest: +SKIP
+        """
         if log_m500c_min > log_m500c_max:
             raise InputError(f"halos.log_m500c_min = {log_m500c_min} > halos.log_m500c_max = {log_m500c_max}: "
                              "the mass range is empty")
@@ -217,7 +254,22 @@ class Model:
 
     # ---- one cluster ----------------------------------------------------------------------------
     def properties(self, seed: int, halo_id: int, m500c: float, redshift: float, cosmology: str) -> HaloProperties:
-        """The global draws of halo `halo_id` (stream 1): relations with scatter, state, components."""
+        """The global draws of halo `halo_id` (stream 1): relations with scatter, state, components.
+
+        Parameters
+        ----------
+        seed, redshift, cosmology
+            As for `masses`.
+        halo_id : int
+            Catalogue id.
+        m500c : float
+            M500c in Msun.
+
+        Returns
+        -------
+        HaloProperties
+            R500c (kpc), spectroscopic-like temperature (keV), gas fraction, state and gas bodies.
+        """
         rng = halo_rng(seed, halo_id, STREAM_PROPERTIES)
         c = cosmo.cosmology(cosmology)
         r500 = float(cosmo.r500c_kpc(m500c, redshift, cosmology))
@@ -289,6 +341,17 @@ class Model:
 
         Bodies are sampled, their densities summed at every particle, clumping applied, and all ICM
         temperatures scaled so that T_sl in the projected 0.15-1 R500 annulus is the halo's M-T temperature.
+
+        Parameters
+        ----------
+        seed, halo_id, m500c, redshift, cosmology
+            As for `properties` (M500c in Msun); the same arguments give the same particles.
+
+        Returns
+        -------
+        dict of ndarray
+            Per particle, in the units of GAS_FIELDS: position (kpc), velocity (km/s), mass (Msun),
+            density (g/cm^3), temperature (K), metallicity (Zsun), smoothing length (kpc), star formation rate.
         """
         props = self.properties(seed, halo_id, m500c, redshift, cosmology)
         rng = halo_rng(seed, halo_id, STREAM_PARTICLES)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..layout import halo_name
+
 KELVIN_PER_KEV = 1.160451812e7  # 1 keV / k_B (CODATA 2018)
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Geometry:
     sky_center: tuple[float, float]
 
     def kpc_to_pix(self, length_kpc: float) -> float:
+        """A proper length in kpc at the source, in detector pixels."""
         return length_kpc / self.kpc_per_arcsec / self.pixel_arcsec
 
 
@@ -70,6 +73,20 @@ def yt_cosmology(name: str):
 
 
 def observation_geometry(mocks: dict[str, Any], cosmology_name: str) -> Geometry:
+    """The detector field and source distance of the `mocks` section.
+
+    Parameters
+    ----------
+    mocks : Mapping
+        The `mocks` section: fov_arcmin (arcmin), pixel_arcsec (arcsec), redshift, sky_center_deg (deg).
+    cosmology_name : str
+        colossus / yt cosmology name of the angular-diameter distance.
+
+    Returns
+    -------
+    Geometry
+        npix, pixel_arcsec, fov_arcmin, redshift, kpc_per_arcsec (proper kpc per arcsec) and sky_center.
+    """
     cosmo = yt_cosmology(cosmology_name)
     d_a_kpc = float(cosmo.angular_diameter_distance(0.0, mocks["redshift"]).to("kpc"))
     npix = int(round(mocks["fov_arcmin"] * 60.0 / mocks["pixel_arcsec"]))
@@ -101,9 +118,35 @@ def observe_halo(ds, *, centre_kpc, halo_id: int, seed: int, phys, mocks: dict[s
                  geometry: Geometry, cosmology, scratch: str | Path | None, prefix: str = "xraymass-") -> HaloEvents:
     """Observe one halo along every projection of mocks['projections']; return its events.
 
-    Its intermediate files go to a directory `<prefix>hNNNNNNNN-*` in `scratch`, removed at the end."""
+    Its intermediate files go to a directory `<prefix>hNNNNNNNN-*` in `scratch`, removed at the end.
+
+    Parameters
+    ----------
+    ds : yt Dataset
+        The halo's gas (xraymass.halos.load_gas).
+    centre_kpc : sequence of float
+        Halo centre, kpc (the catalogue's `centre`).
+    halo_id, seed : int
+        Catalogue id and `run.seed`: every random stream of the observation derives from them.
+    phys : PhysicsData
+        The resolved physics data (xraymass.mocks.physics.resolve_physics).
+    mocks : Mapping
+        The `mocks` section: exposure_ks (ks), area_cm2 (cm^2), emin_kev / emax_kev (keV), nh_1e22
+        (10^22 cm^-2), projections, ...
+    geometry : Geometry
+        Detector field and source distance (observation_geometry).
+    cosmology
+        yt cosmology of the photon generation.
+    scratch : str or Path or None
+        Node-local folder of the intermediate files; None: the system's temporary folder.
+
+    Returns
+    -------
+    HaloEvents
+        x, y (detector pixels) and energy (keV) per projection, photons generated and gas cells used.
+    """
     seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
-    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}h{halo_id:08d}-", dir=scratch))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-", dir=scratch))
     start = time.perf_counter()
     try:
         n_photons, n_cells = generate_photons(ds, workdir / "photons", centre_kpc, phys, mocks,

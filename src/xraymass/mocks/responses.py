@@ -17,13 +17,12 @@ The numbers (docs/physics.md says where they come from and how accurate they are
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..store import atomic_path
+from ..store import atomic_path, file_sha256
 
 EMBEDDED_RESPONSE_VERSION = "1"
 ARF_GRID = (0.1, 12.0, 1190)        # keV: ENERG_LO of the first bin, ENERG_HI of the last, number of bins
@@ -50,14 +49,12 @@ _RMF_SIGMA_CUT = 5.0
 
 
 def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 (hex) of a file's bytes (xraymass.store.file_sha256)."""
+    return file_sha256(path)
 
 
 def energy_grid() -> np.ndarray:
+    """Edges of the embedded ARF's energy bins, keV (ARF_GRID: lo, hi, number of bins)."""
     lo, hi, n = ARF_GRID
     return np.linspace(lo, hi, n + 1)
 
@@ -74,6 +71,7 @@ def clean_area(energy_kev) -> np.ndarray:
 
 
 def contaminant_transmission(energy_kev) -> np.ndarray:
+    """Transmission (0-1) of the ACIS optical-blocking-filter contaminant at `energy_kev` (keV)."""
     e = np.asarray(energy_kev, dtype=float)
     tau = np.zeros_like(e)
     for tau_1kev, edge in _CONTAMINANT:
@@ -83,10 +81,12 @@ def contaminant_transmission(energy_kev) -> np.ndarray:
 
 
 def cycle19_area(energy_kev) -> np.ndarray:
+    """Effective area (cm^2) of the embedded Cycle-19-like ACIS-I aimpoint at `energy_kev` (keV)."""
     return clean_area(energy_kev) * contaminant_transmission(energy_kev)
 
 
 def fwhm_kev(energy_kev) -> np.ndarray:
+    """Spectral resolution of ACIS-I (FI chips), FWHM in keV at `energy_kev` (keV)."""
     e = np.asarray(energy_kev, dtype=float)
     return 1e-3 * np.sqrt(_FWHM_A_EV2 + _FWHM_B_EV2_PER_KEV * e)
 
@@ -126,6 +126,7 @@ def write_arf(path: Path) -> Path:
 
 
 def channel_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """(E_MIN, E_MAX) of every PI channel of the embedded RMF, keV."""
     ch = np.arange(PI_CHANNELS)
     return ch * PI_CHANNEL_KEV, (ch + 1) * PI_CHANNEL_KEV
 

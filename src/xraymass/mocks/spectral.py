@@ -109,6 +109,7 @@ def brems_photon_emissivity(energy_kev, kT_kev, z2_sum):
 
 
 def fe_mean_charge(kT_kev):
+    """Mean charge of iron in collisional ionisation equilibrium at temperature `kT_kev` (keV)."""
     logT = np.log10(np.asarray(kT_kev, dtype=float) * _K_PER_KEV)
     return np.interp(logT, _FE_CHARGE_LOGT, _FE_CHARGE)
 

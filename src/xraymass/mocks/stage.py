@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, StoreError
+from ..layout import EVENTS, HALOS, catalogue_complete, halo_name
 from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
                      record_settings, remove_leftovers, write_array)
 from .config_schema import SETTINGS
@@ -73,13 +74,13 @@ def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
 
     root = open_store(cfg.store_path, "r+")
     catalogue = read_catalogue(root, cfg.store_path)
-    check_settings(root["halos"], cfg, settings(cfg), f"{cfg.store_path}/halos", STAGE)
+    check_settings(root[HALOS], cfg, settings(cfg), f"{cfg.store_path}/{HALOS}", STAGE)
     ids = catalogue["halo_id"]
     rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
-    events = root.require_group("events")
+    events = root.require_group(EVENTS)
     done = {name for name, group in events.groups() if is_complete(group)}
     if done:  # halos observed with the recorded settings: this run must use the same
-        check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/events", STAGE)
+        check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/{EVENTS}", STAGE)
     record_settings(events, cfg, SETTINGS)
     tasks = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
               "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
@@ -97,9 +98,9 @@ def estimated_cost_order(task: dict[str, Any]) -> tuple:
 
 
 def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
-    if "halos" not in root or not is_complete(root["halos"]):
+    if not catalogue_complete(root):
         raise StoreError(f"{path}: the halo catalogue 'halos' is missing or incomplete; run `xraymass halos` first")
-    halos = root["halos"]
+    halos = root[HALOS]
     missing = [name for name in CATALOGUE_ARRAYS if name not in halos]
     if missing:
         raise StoreError(f"{path}/halos: arrays {', '.join(missing)} are missing (store schema: docs/store.md)")
@@ -163,7 +164,7 @@ class HaloObserver:
         self.prefix = scratch_prefix(self.scratch, cfg.store_path)
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
-        self.events = open_store(cfg.store_path, "r+")["events"]
+        self.events = open_store(cfg.store_path, "r+")[EVENTS]
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
         from ..halos import load_gas
@@ -236,14 +237,12 @@ def scratch_prefix(base: str | None, store_path: Path) -> str:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `events/` and the stage's effective config."""
-    from ..store import array_problems, config_problems
+    from ..layout import EVENTS
+    from ..store import array_problems, config_problems, group_to_check
 
-    if "events" not in root:
+    events, where, problems = group_to_check(root, EVENTS, store_path, "run `xraymass mocks` again; it resumes")
+    if events is None:
         return "not run", []
-    events, problems = root["events"], []
-    where = f"{store_path}/events"
-    if not is_complete(events):
-        problems.append(f"{where}: not complete (run `xraymass mocks` again; it resumes)")
     n_halos = n_events = 0
     for name, group in sorted(events.groups()):
         n_halos += 1
@@ -258,7 +257,8 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
 
 
 def group_name(halo_id: int) -> str:
-    return f"h{halo_id:08d}"
+    """One halo's group inside `events/` (xraymass.layout.halo_name)."""
+    return halo_name(halo_id)
 
 
 def write_halo_events(events_group, task: dict[str, Any], events, attrs: dict[str, Any]) -> None:
@@ -289,7 +289,7 @@ def finish(cfg, plan: Plan, phys, tally: Tally) -> None:
     from ..store import consolidate
 
     root = open_store(cfg.store_path, "r+")
-    events = root["events"]
+    events = root[EVENTS]
     n_complete = sum(1 for _, group in events.groups() if is_complete(group))
     events.attrs.update({"provenance": provenance(STAGE, tally.ranks, phys.describe()),
                          "projections": list(cfg.mocks["projections"])})

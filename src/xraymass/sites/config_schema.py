@@ -5,9 +5,7 @@ The sbatch options of each stage are checked further by `xraymass.sites.options`
 names, strictly formed values) when the site is loaded with `xraymass.sites.site.load_site`.
 """
 from ..schema import Key
-
-# The chain, in order: `xraymass submit` runs one SLURM job per stage (train: an array of folds).
-STAGES = ("halos", "mocks", "stamps", "train", "evaluate")
+from ..stages import CHAIN as STAGES  # one slurm_<stage> section per job of the chain (xraymass.stages)
 
 SECTIONS = {
     "site": {

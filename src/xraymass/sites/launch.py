@@ -23,7 +23,8 @@ import re
 import sys
 from pathlib import Path
 
-from .config_schema import STAGES
+from ..stages import CHAIN as STAGES
+from ..stages import stage as stage_of
 from .options import to_argv
 from .site import Site, load_site, repository_home, site_names
 
@@ -69,9 +70,6 @@ def env_sh(site: Site) -> str:
     return "".join(lines)
 
 
-COMMANDS = {"mocks": "python -m mpi4py -m xraymass mocks", "train": "python -m mpi4py -m xraymass train"}
-
-
 def launch_line(site: Site, stage: str) -> str:
     """The line the stage's job script runs, as env.sh builds it ($VARIABLES of the job left as they are),
     with the modules it loads first: what `xraymass submit --dry-run` shows beside each sbatch line."""
@@ -80,7 +78,7 @@ def launch_line(site: Site, stage: str) -> str:
     select = ["$XRAYMASS_HOME/jobs/select_gpu.sh"] if getattr(site.cfg, f"slurm_{stage}")["gpu_select"] == \
         "rocr_localid" else []
     words = [launch_prefix(site).replace("${SLURM_CPUS_PER_TASK:-1}", "$SLURM_CPUS_PER_TASK"), *srun, *select,
-             exec_prefix(site), COMMANDS.get(stage, f"python -m xraymass {stage}")]
+             exec_prefix(site), stage_of(stage).command()]
     before = [f"module use {f}" for f in sw["module_use"]] + ([f"module load {' '.join(sw['modules'])}"]
                                                               if sw["modules"] else [])
     return "; ".join([*before, " ".join(w for w in words if w)])

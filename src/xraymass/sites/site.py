@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..config import Config, first_unset_variable, load_config
+from ..config import Config, expand_string, load_config
 from ..errors import ConfigError
 from ..sitevalues import check_site_files
-from .config_schema import STAGES
+from ..stages import CHAIN as STAGES
 from .options import PATTERNS, SRUN_PATTERNS, check_options, to_argv
 
 DEFAULT_SITE = "local"
@@ -128,15 +128,8 @@ def _check_generated(site: Site, home: Path) -> None:
 def _expand_values(options: dict, path: Path, where: str) -> dict:
     """${VARIABLES} in the values of a mapping (an option like account: "${XRAYMASS_ACCOUNT}_g"), expanded
     from the environment; an unset one is refused like everywhere else in a config."""
-    expanded = {}
-    for name, value in options.items():
-        if isinstance(value, str) and "$" in value:
-            value = os.path.expandvars(value)
-            unset = first_unset_variable(value)
-            if unset:
-                raise ConfigError(f"{path}: '{where}.{name}' uses {unset}, which is not set in the environment")
-        expanded[name] = value
-    return expanded
+    return {name: expand_string(value, path, f"{where}.{name}") if isinstance(value, str) else value
+            for name, value in options.items()}
 
 
 def parse_time(value: str) -> int:
@@ -184,21 +177,15 @@ def _check_software(cfg: Config, path: Path) -> None:
     if scratch and not _PATH.fullmatch(scratch):
         raise ConfigError(f"{path}: 'resources.scratch_dir' = {scratch!r} is not allowed; expected an absolute path "
                           f"without spaces")
-    for module in software["modules"]:
-        if not _MODULE.fullmatch(module):
-            raise ConfigError(f"{path}: 'software.modules' entry {module!r} is not a module name")
-    for folder in software["module_use"]:
-        if not _PATH.fullmatch(folder):
-            raise ConfigError(f"{path}: 'software.module_use' entry {folder!r} is not allowed; expected an absolute "
-                              f"path without spaces")
-    for bind in software["binds"]:
-        if not _BIND.fullmatch(bind):
-            raise ConfigError(f"{path}: 'software.binds' entry {bind!r} is not allowed; expected an absolute "
-                              f"path (or SRC:DEST) without spaces or commas")
-    for flag in software["runtime_flags"]:
-        if not _FLAG.fullmatch(flag):
-            raise ConfigError(f"{path}: 'software.runtime_flags' entry {flag!r} is not allowed; expected --name "
-                              f"or --name=value without spaces, quotes or $")
+    for key, pattern, expected in (
+            ("modules", _MODULE, None),
+            ("module_use", _PATH, "an absolute path without spaces"),
+            ("binds", _BIND, "an absolute path (or SRC:DEST) without spaces or commas"),
+            ("runtime_flags", _FLAG, "--name or --name=value without spaces, quotes or $")):
+        for entry in software[key]:
+            if not pattern.fullmatch(entry):
+                raise ConfigError(f"{path}: 'software.{key}' entry {entry!r} is not a module name" if expected is None
+                                  else f"{path}: 'software.{key}' entry {entry!r} is not allowed; expected {expected}")
     for section in ("env", "step_env"):
         for key, value in software[section].items():
             if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):

@@ -44,7 +44,26 @@ class Field:
 
 def bin_events(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, emin_kev: float,
                emax_kev: float, out: np.ndarray | None = None) -> np.ndarray:
-    """Add the events in the band emin..emax (inclusive) to `out` (int64 [npix, npix]) and return it."""
+    """Add the events in the band emin..emax (inclusive) to `out` (int64 [npix, npix]) and return it.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Event positions, detector pixels (pixel centres at i + 0.5).
+    energy : ndarray
+        Event energies, keV.
+    field : Field
+        The binned field: lower-left corner and width in detector pixels, npix stamp pixels per side.
+    emin_kev, emax_kev : float
+        Energy band, keV, both ends included.
+    out : ndarray, optional
+        Counts image to add to; a new one when None.
+
+    Returns
+    -------
+    ndarray
+        int64 counts, [npix, npix]; events outside the field or band are dropped.
+    """
     npix = field.npix
     dump = npix * npix  # every event outside the field or band is counted here, then dropped
     counts = np.zeros(dump + 1, np.int64)

@@ -1,4 +1,5 @@
-"""Config section of the stamps stage: `make_stamps(store, client, **cfg.stamps)`."""
+"""Config section of the stamps stage: `stamp_clusters(client, store_path, stamps, halo_ids, todo, cfg.stamps)`
+(xraymass.stamps.stage), whose Dask tasks run `stamp_cluster(store_path, halo_id, cluster, **kernel keys)`."""
 from ..schema import Key
 
 SECTIONS = {

@@ -11,6 +11,7 @@ import numpy as np
 import zarr
 
 from ..errors import InputError
+from ..layout import events_group
 from ..store import Reader, checksum, open_store, record_of
 from .binning import Field, bin_projections
 from .dihedral import all_transforms
@@ -20,7 +21,8 @@ EVENT_ATTRS = ("projections", "offsets", "centre_pix", "npix_det", "pixel_arcsec
 
 
 def events_group_name(halo_id: int) -> str:
-    return f"events/h{int(halo_id):08d}"
+    """One halo's event list in the store (xraymass.layout.events_group)."""
+    return events_group(halo_id)
 
 
 def event_layout(group: zarr.Group, where: str) -> dict:

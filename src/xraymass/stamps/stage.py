@@ -15,11 +15,13 @@ import numpy as np
 
 from ..config import Config
 from ..errors import InputError, StoreError
+from ..layout import EVENTS, HALOS, STAMPS, catalogue_complete
 from ..mocks.config_schema import SETTINGS as MOCKS_SETTINGS
 from ..progress import Progress
 from ..provenance import provenance, write_effective_config
-from ..store import (array_of, array_problems, check_settings, config_problems, consolidate, is_complete,
-                     mark_complete, open_store, read_verified, record_array, record_chunks, record_settings)
+from ..store import (array_of, array_problems, check_settings, config_problems, consolidate, group_to_check,
+                     is_complete, mark_complete, open_store, read_verified, record_array, record_chunks,
+                     record_settings)
 from .config_schema import SETTINGS
 from .dihedral import N_TRANSFORMS
 from .folds import assign_folds
@@ -46,7 +48,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     root = open_store(cfg.store_path, "r+")
     halo_ids, log_m500c = read_catalogue(root, cfg.store_path)
     events = check_events(root, halo_ids, cfg.stamps, cfg.store_path)
-    check_settings(root["events"], cfg, MOCKS_SETTINGS, f"{cfg.store_path}/events", "stamps")
+    check_settings(root[EVENTS], cfg, MOCKS_SETTINGS, f"{cfg.store_path}/{EVENTS}", "stamps")
     stamps = prepare_stamps_group(root, halo_ids, log_m500c, events["projections"], cfg.stamps, cfg.store_path)
     if is_complete(stamps):
         say(f"stamps/ is complete ({stamps['images'].shape[0]} images); nothing to do")
@@ -64,9 +66,9 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
 
 def read_catalogue(root, store_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Halo ids and log10(M500c) of the catalogue, in catalogue order."""
-    if "halos" not in root or not is_complete(root["halos"]):
+    if not catalogue_complete(root):
         raise StoreError(f"{store_path}: halos/ is missing or incomplete; run `xraymass halos` first")
-    halos = root["halos"]
+    halos = root[HALOS]
     halo_ids, log_m500c = (read_verified(array_of(halos, name, f"{store_path}/halos/{name}"), f"{store_path}/halos/{name}")
                            for name in ("halo_id", "log_m500c"))
     halo_ids, log_m500c = np.asarray(halo_ids, np.int64), np.asarray(log_m500c, np.float64)
@@ -106,8 +108,8 @@ def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dic
     wanted = {key: stamps_cfg[key] for key in LAYOUT_KEYS if key in stamps_cfg}
     wanted.update(projections=list(projections), n_clusters=len(halo_ids))
     labels = image_labels(halo_ids, log_m500c, len(projections), stamps_cfg["n_folds"])
-    if "stamps" in root:
-        stamps = root["stamps"]
+    if STAMPS in root:
+        stamps = root[STAMPS]
         same = ({k: stamps.attrs.get(k) for k in LAYOUT_KEYS} == wanted and "halo_id" in stamps
                 and np.array_equal(stamps["halo_id"][::per_cluster], halo_ids))
         if is_complete(stamps):
@@ -139,7 +141,7 @@ def image_labels(halo_ids, log_m500c, n_projections: int, n_folds: int) -> dict[
 
 
 def create_stamps_group(root, n_clusters: int, per_cluster: int, npix: int, attrs: dict):
-    stamps = root.create_group("stamps", overwrite=True)
+    stamps = root.create_group(STAMPS, overwrite=True)
     n_images = n_clusters * per_cluster
     stamps.create_array("images", shape=(n_images, npix, npix), chunks=(per_cluster, npix, npix),
                         dtype="int32", fill_value=0)
@@ -224,12 +226,10 @@ class _Sections:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of `stamps/` and the stage's effective config."""
-    if "stamps" not in root:
+    stamps, where, problems = group_to_check(root, STAMPS, store_path, "run `xraymass stamps` again; it resumes")
+    if stamps is None:
         return "not run", []
-    stamps, problems = root["stamps"], []
-    where = f"{store_path}/stamps"
-    if not is_complete(stamps):
-        problems.append(f"{where}: not complete (run `xraymass stamps` again; it resumes)")
+    if problems:
         return "incomplete", problems
     names = sorted(name for name, _ in stamps.arrays())
     problems += array_problems(stamps, names, where) + config_problems(run_dir, "stamps")

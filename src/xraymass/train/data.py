@@ -15,8 +15,9 @@ import numpy as np
 import zarr
 
 from ..errors import InputError, StoreError
+from ..layout import STAMPS
 from ..store import array_of, check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
-from .hvd import Workers
+from ..context import DistContext
 
 
 @dataclass
@@ -72,8 +73,8 @@ def check_made_with(store_path: Path, cfg, stage: str) -> None:
     from ..stamps.config_schema import SETTINGS
 
     root = open_store(store_path, "r")
-    if "stamps" in root:
-        check_settings(root["stamps"], cfg, SETTINGS, f"{store_path}/stamps", stage)
+    if STAMPS in root:
+        check_settings(root[STAMPS], cfg, SETTINGS, f"{store_path}/{STAMPS}", stage)
 
 
 def open_stamps(store_path: Path) -> Stamps:
@@ -81,9 +82,9 @@ def open_stamps(store_path: Path) -> Stamps:
     not as the stamps stage recorded it; the images are checked block by block in check_values)."""
     root = open_store(store_path, "r")
     where = f"{store_path}/stamps"
-    if "stamps" not in root:
+    if STAMPS not in root:
         raise StoreError(f"{where}: no stamps in the store (run `xraymass stamps` first)")
-    group = root["stamps"]
+    group = root[STAMPS]
     if not is_complete(group):
         raise StoreError(f"{where}: stamps are not complete (re-run `xraymass stamps`)")
     for name in ("images", "log_m500c", "halo_id", "projection", "augmentation", "fold"):
@@ -155,7 +156,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
 
 
-def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: Workers) -> int:
+def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: DistContext) -> int:
     """Batches per rank and epoch: every image once on one rank; with several ranks, the same whole
     number of full batches on every rank (collectives need equal step counts)."""
     if workers.size == 1:
@@ -164,7 +165,7 @@ def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: Worker
 
 
 def training_dataset(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, local_batch: int,
-                     shuffle_buffer: int, workers: Workers):
+                     shuffle_buffer: int, workers: DistContext):
     """This rank's shuffled, batched, prefetched (counts, log_m500c) batches for one epoch."""
     import tensorflow as tf
 
@@ -185,7 +186,7 @@ def training_dataset(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def prediction_dataset(stamps: Stamps, blocks: np.ndarray, batch: int, workers: Workers):
+def prediction_dataset(stamps: Stamps, blocks: np.ndarray, batch: int, workers: DistContext):
     """This rank's share of `blocks` in order, as (counts, row index) batches."""
     import tensorflow as tf
 

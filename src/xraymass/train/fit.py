@@ -1,4 +1,4 @@
-"""Train one fold: `train_fold(..., **cfg.train)`, checkpointing every epoch and resuming exactly.
+"""Train one fold: `train_fold(..., cfg.model, cfg.train, ...)` (a FoldTraining), checkpointing every epoch and resuming exactly.
 
 Each epoch: one pass over this rank's share of the training clusters (gradients averaged over the
 ranks), predictions on the validation fold, the criteria of the stopping rule, one history row, one
@@ -29,7 +29,7 @@ from ..errors import ConfigError, InputError
 from ..progress import Progress
 from ..store import write_text_atomic
 from . import data, stopping
-from .hvd import Workers
+from ..context import DistContext
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "max_abs_delta", "median_delta", "slope", "span_ratio",
                   "max_abs_delta_ok", "median_ok", "slope_ok", "span_ok", "met", "eligible", "kept")
@@ -67,7 +67,7 @@ def fold_seed(run_seed: int, train_seed: int, fold: int) -> int:
     return int(np.random.SeedSequence([run_seed, train_seed, fold]).generate_state(1)[0] >> 1)
 
 
-def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Workers,
+def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: DistContext,
                           scale_lr_with_ranks: bool) -> tuple[int, float]:
     """(batch per rank, learning rate). Default: global batch = batch_size split over the ranks, the
     learning rate as configured (the single-GPU run); scaled: batch_size per rank, lr x ranks."""
@@ -79,59 +79,119 @@ def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: Worker
     return batch_size // workers.size, learning_rate
 
 
-def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fold_dir: Path, model_cfg: dict,
-               run_seed: int, stop: StopRequest, *, learning_rate: float, batch_size: int, max_epochs: int,
-               max_abs_delta: float, max_abs_median: float, min_slope: float, slope_fit: str, rule: str,
-               patience: int, min_span: float, shuffle_buffer: int, scale_lr_with_ranks: bool, seed: int,
-               deterministic: bool, checkpoints_kept: int) -> FitResult:
-    import tensorflow as tf
+def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: DistContext, fold_dir: Path, model_cfg,
+               train_cfg, run_seed: int, stop: StopRequest) -> FitResult:
+    """Train fold `split.fold` to the end its stopping rule decides (or to a requested stop).
 
-    base = fold_seed(run_seed, seed, split.fold)
-    set_determinism(base, deterministic)
-    local_batch, lr = per_rank_batch_and_lr(batch_size, learning_rate, workers, scale_lr_with_ranks)
-    if data.steps_per_epoch(len(split.train), stamps.block, local_batch, workers) == 0:
-        raise InputError(f"fold {split.fold}: {len(split.train)} training clusters cannot fill one batch of "
-                         f"{local_batch} on each of {workers.size} ranks; use fewer ranks or a smaller train.batch_size")
-    model, optimizer = model_and_optimizer(stamps, split, model_cfg, base, lr)
-    state = Checkpoints(fold_dir / "checkpoints", model, optimizer, checkpoints_kept, workers.is_root)
-    history = state.restore()
-    workers.broadcast_variables(model.variables + optimizer.variables)
-    train_step, predict_step = make_steps(model, optimizer, workers)
+    Parameters
+    ----------
+    stamps, split : data.Stamps, data.FoldSplit
+        The stamps and this fold's train / validation / test clusters.
+    workers : DistContext
+        The ranks (Horovod when several).
+    fold_dir : Path
+        ``<run_dir>/train/fold_KK``: checkpoints, history.csv, tb/.
+    model_cfg, train_cfg : Mapping
+        The `model` and `train` sections (xraymass.train.config_schema).
+    run_seed : int
+        `run.seed`.
+    stop : StopRequest
+        Set by SIGUSR1: stop after the current epoch's checkpoint.
+    """
+    return FoldTraining(stamps, split, workers, fold_dir, model_cfg, train_cfg, run_seed, stop).run()
 
-    def predict(blocks):
-        return predict_rows(predict_step, stamps, blocks, local_batch, workers)
 
-    result = FitResult(model, history, resumed_from=len(history), predict=predict, rule=rule)
-    tb = tf.summary.create_file_writer(str(fold_dir / "tb")) if workers.is_root else None
-    progress = Progress("train", max_epochs, enabled=workers.is_root, unit="epoch")
-    progress.update(len(history))
-    if history and workers.is_root:
-        print(f"[train] fold {split.fold}: resumed from the checkpoint of epoch {len(history)}", file=sys.stderr, flush=True)
-    while (decision := stopping.decide(history, rule, max_epochs, patience)) is None:
+class FoldTraining:
+    """One fold's training in three steps: `setup()` (model, optimizer, last checkpoint), `epoch()` (one
+    pass, validation criteria, history row, checkpoint) and `finish(decision)` (the kept epoch's weights);
+    `run()` calls them, deciding once per epoch whether training stops (stopping.decide)."""
+
+    def __init__(self, stamps: data.Stamps, split: data.FoldSplit, workers: DistContext, fold_dir: Path, model_cfg,
+                 train_cfg, run_seed: int, stop: StopRequest):
+        self.stamps, self.split, self.workers, self.fold_dir = stamps, split, workers, Path(fold_dir)
+        self.model_cfg, self.cfg, self.stop = model_cfg, dict(train_cfg), stop
+        self.base = fold_seed(run_seed, self.cfg["seed"], split.fold)
+        self.history: list[dict] = []
+
+    def run(self) -> FitResult:
+        """setup, epochs until the stopping rule decides (or a stop is requested), finish."""
+        self.setup()
+        decision = self.decide()
+        while decision is None:
+            self.epoch()
+            stop_now = self.workers.any(self.stop.requested)  # a collective: every rank, every epoch
+            decision = self.decide()
+            if decision is None and stop_now:
+                self.result.interrupted = True
+                return self.result
+        return self.finish(decision)
+
+    def decide(self):
+        """The stopping rule on the history so far: a decision, or None to go on."""
+        c = self.cfg
+        return stopping.decide(self.history, c["rule"], c["max_epochs"], c["patience"])
+
+    def setup(self) -> None:
+        """Seeds and determinism, batch and learning rate per rank, the model, the last checkpoint."""
+        import tensorflow as tf
+
+        c, stamps, split, workers = self.cfg, self.stamps, self.split, self.workers
+        set_determinism(self.base, c["deterministic"])
+        self.local_batch, lr = per_rank_batch_and_lr(c["batch_size"], c["learning_rate"], workers,
+                                                     c["scale_lr_with_ranks"])
+        if data.steps_per_epoch(len(split.train), stamps.block, self.local_batch, workers) == 0:
+            raise InputError(f"fold {split.fold}: {len(split.train)} training clusters cannot fill one batch of "
+                             f"{self.local_batch} on each of {workers.size} ranks; use fewer ranks or a smaller "
+                             "train.batch_size")
+        self.model, optimizer = model_and_optimizer(stamps, split, self.model_cfg, self.base, lr)
+        self.state = Checkpoints(self.fold_dir / "checkpoints", self.model, optimizer, c["checkpoints_kept"],
+                                 workers.is_root)
+        self.history = self.state.restore()
+        workers.broadcast_variables(self.model.variables + optimizer.variables)
+        self.train_step, self.predict_step = make_steps(self.model, optimizer, workers)
+        self.result = FitResult(self.model, self.history, resumed_from=len(self.history), predict=self.predict,
+                                rule=c["rule"])
+        self.tb = tf.summary.create_file_writer(str(self.fold_dir / "tb")) if workers.is_root else None
+        self.progress = Progress("train", c["max_epochs"], enabled=workers.is_root, unit="epoch")
+        self.progress.update(len(self.history))
+        if self.history and workers.is_root:
+            print(f"[train] fold {split.fold}: resumed from the checkpoint of epoch {len(self.history)}",
+                  file=sys.stderr, flush=True)
+
+    def predict(self, blocks):
+        """(rows, predictions) of the clusters `blocks`, gathered from every rank."""
+        return predict_rows(self.predict_step, self.stamps, blocks, self.local_batch, self.workers)
+
+    def epoch(self) -> None:
+        """One epoch: train, validate, append the history row, checkpoint, log."""
+        c, stamps, split, workers, history = self.cfg, self.stamps, self.split, self.workers, self.history
         epoch = len(history) + 1
-        reset_dropout(model, data.epoch_seed(base, epoch))
-        batches = data.training_dataset(stamps, split.train, epoch, base, local_batch, shuffle_buffer, workers)
-        loss = workers.mean(float(np.mean([train_step(x, y).numpy() for x, y in batches])))
-        rows, pred = predict(split.validation)
+        reset_dropout(self.model, data.epoch_seed(self.base, epoch))
+        batches = data.training_dataset(stamps, split.train, epoch, self.base, self.local_batch, c["shuffle_buffer"],
+                                        workers)
+        loss = workers.mean(float(np.mean([self.train_step(x, y).numpy() for x, y in batches])))
+        rows, pred = self.predict(split.validation)
         true = stamps.log_m500c[rows]
-        crit = stopping.evaluate(true, pred, max_abs_delta, max_abs_median, min_slope, slope_fit, min_span)
+        crit = stopping.evaluate(true, pred, c["max_abs_delta"], c["max_abs_median"], c["min_slope"], c["slope_fit"],
+                                 c["min_span"])
         history.append(history_row(epoch, loss, float(np.mean((pred - true) ** 2)), crit))
-        state.save(epoch, history, stopping.pinned_epochs(history, rule, max_epochs, patience))
+        self.state.save(epoch, history, stopping.pinned_epochs(history, c["rule"], c["max_epochs"], c["patience"]))
         if workers.is_root:
-            write_history(fold_dir / "history.csv", history)
-            log_epoch(tb, history[-1], split.fold, max_epochs)
-        progress.update()
-        if workers.any(stop.requested) and stopping.decide(history, rule, max_epochs, patience) is None:
-            result.interrupted = True
-            return result
-    result.kept_epoch, result.converged, result.reason = decision.epoch, decision.converged, decision.reason
-    if decision.epoch != len(history):  # the kept epoch is an earlier one: its pinned checkpoint
-        state.restore_epoch(decision.epoch)
-    for row in history:
-        row["kept"] = row["epoch"] == result.kept_epoch
-    if workers.is_root:
-        write_history(fold_dir / "history.csv", history)
-    return result
+            write_history(self.fold_dir / "history.csv", history)
+            log_epoch(self.tb, history[-1], split.fold, c["max_epochs"])
+        self.progress.update()
+
+    def finish(self, decision) -> FitResult:
+        """Keep the decided epoch: restore its pinned checkpoint when it is an earlier one; mark it in the history."""
+        result, history = self.result, self.history
+        result.kept_epoch, result.converged, result.reason = decision.epoch, decision.converged, decision.reason
+        if decision.epoch != len(history):  # the kept epoch is an earlier one: its pinned checkpoint
+            self.state.restore_epoch(decision.epoch)
+        for row in history:
+            row["kept"] = row["epoch"] == result.kept_epoch
+        if self.workers.is_root:
+            write_history(self.fold_dir / "history.csv", history)
+        return result
 
 
 def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: dict, seed: int, lr: float):
@@ -142,15 +202,16 @@ def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: d
     from .model import build_model
 
     label_mean = float(np.mean(stamps.log_m500c[stamps.rows(split.train)]))
-    bias = label_mean if model_cfg.pop("output_bias") == "label_mean" else 0.0
-    model = build_model(stamps.npix, output_bias=bias, seed=seed, **model_cfg)
+    settings = dict(model_cfg)  # a section is read-only
+    bias = label_mean if settings.pop("output_bias") == "label_mean" else 0.0
+    model = build_model(stamps.npix, output_bias=bias, seed=seed, **settings)
     model(tf.zeros((1, stamps.npix, stamps.npix, 1)), training=True)  # creates the dropout generators
     optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
 
-def make_steps(model, optimizer, workers: Workers):
+def make_steps(model, optimizer, workers: DistContext):
     """(train_step(x, y) -> MSE loss, with gradients averaged over the ranks; predict_step(x) -> log M)."""
     import tensorflow as tf
     import tf_keras
@@ -196,13 +257,13 @@ def reset_dropout(model, seed: int) -> None:
 
 
 def predict_rows(predict_step, stamps: data.Stamps, blocks: np.ndarray, batch: int,
-                 workers: Workers) -> tuple[np.ndarray, np.ndarray]:
+                 workers: DistContext) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, predicted log M) for every image of `blocks`, shared out over the ranks, in row order."""
     rows, preds = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
     for x, r in data.prediction_dataset(stamps, blocks, batch, workers):
         preds.append(predict_step(x).numpy())
         rows.append(r.numpy())
-    rows, preds = workers.gather(np.concatenate(rows)), workers.gather(np.concatenate(preds))
+    rows, preds = workers.allgather_rows(np.concatenate(rows)), workers.allgather_rows(np.concatenate(preds))
     order = np.argsort(rows, kind="stable")
     return rows[order], preds[order]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from .. import layout
 from ..errors import StoreError
 from ..provenance import provenance
 from ..store import atomic_path, consolidate, file_sha256, is_complete, mark_complete, open_store, write_array, write_text_atomic
@@ -19,15 +20,16 @@ PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true",
 
 
 def fold_name(fold: int) -> str:
-    return f"fold_{fold:02d}"
+    """A fold's group and folder name (xraymass.layout.fold_name)."""
+    return layout.fold_name(fold)
 
 
 def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
     """The store's `predictions/` group: None if absent (mode 'r'), created if absent (mode 'a')."""
     root = open_store(store_path, "r" if mode == "r" else "r+")
     if mode == "r":
-        return root["predictions"] if "predictions" in root else None
-    return root.require_group("predictions")
+        return root[layout.PREDICTIONS] if layout.PREDICTIONS in root else None
+    return root.require_group(layout.PREDICTIONS)
 
 
 def stamps_physics_data(store_path: Path):
@@ -37,9 +39,9 @@ def stamps_physics_data(store_path: Path):
         root = open_store(store_path)
     except Exception:  # no store yet: the stage that needs it reports that itself
         return None
-    if "stamps" not in root:
+    if layout.STAMPS not in root:
         return None
-    return (root["stamps"].attrs.get("provenance") or {}).get("physics_data")
+    return (root[layout.STAMPS].attrs.get("provenance") or {}).get("physics_data")
 
 
 def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
@@ -51,7 +53,7 @@ def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
     group = parent[fold_name(fold)]
     if not is_complete(group) or not (fold_dir / "model.keras").is_file():
         return False
-    check_model(fold_dir / "model.keras", group, f"{store_path}/predictions/{fold_name(fold)}")
+    check_model(fold_dir / layout.MODEL_FILE, group, f"{store_path}/{layout.predictions_group(fold)}")
     return True
 
 
@@ -89,8 +91,16 @@ def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
 
 def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
                             converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None) -> None:
-    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last."""
-    parent = predictions_group(store_path, "a")
+    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last; then the
+    store's metadata index."""
+    write_fold_predictions(predictions_group(store_path, "a"), split, table, kept_epoch, converged,
+                           provenance("train", ranks, stamps_physics_data(store_path)), rule, model_sha256)
+    index_predictions(store_path)
+
+
+def write_fold_predictions(parent: zarr.Group, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
+                           converged: bool, provenance: dict, rule: str = "paper", model_sha256: str | None = None):
+    """The group fold_KK of `parent` (the store's `predictions/`): replaced whole, `complete` written last."""
     name = fold_name(split.fold)
     if name in parent:
         del parent[name]
@@ -100,9 +110,9 @@ def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str,
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
                         "converged": bool(converged), "rule": rule, "model_sha256": model_sha256,
-                        "provenance": provenance("train", ranks, stamps_physics_data(store_path))})
+                        "provenance": provenance})
     mark_complete(group)
-    index_predictions(store_path)
+    return group
 
 
 def index_predictions(store_path: Path) -> None:
@@ -123,25 +133,19 @@ def index_predictions(store_path: Path) -> None:
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
     """For `xraymass check`: (summary, problems) of every `predictions/fold_KK` and its fold directory."""
-    from ..store import verify_array
+    from ..store import array_problems
 
-    if "predictions" not in root:
+    if layout.PREDICTIONS not in root:
         return "not run", []
     problems, n_complete = [], 0
-    folds = sorted(root["predictions"].groups())
+    folds = sorted(root[layout.PREDICTIONS].groups())
     for name, group in folds:
-        where = f"{store_path}/predictions/{name}"
+        where = f"{store_path}/{layout.PREDICTIONS}/{name}"
         if not is_complete(group):
             problems.append(f"{where}: not complete (run `xraymass train --fold {name[-2:].lstrip('0') or 0}` again)")
             continue
         n_complete += 1
-        for column in PREDICTION_COLUMNS:
-            try:
-                verify_array(group[column], f"{where}/{column}")
-            except KeyError:
-                problems.append(f"{where}/{column}: missing")
-            except Exception as err:  # StoreError, or zarr's own on damaged metadata
-                problems.append(str(err))
+        problems += array_problems(group, PREDICTION_COLUMNS, where)
         fold_dir = run_dir / "train" / name
         for file in ("model.keras", "predictions.csv", "history.csv", "train.config.yaml"):
             if not (fold_dir / file).is_file():

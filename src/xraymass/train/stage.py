@@ -37,7 +37,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     data.check_values(stamps, split)
     stop = fit.StopRequest().install()
     workers = start(cfg, fold_dir)
-    result = fit.train_fold(stamps, split, workers, fold_dir, cfg.model, cfg.run["seed"], stop, **cfg.train)
+    result = fit.train_fold(stamps, split, workers, fold_dir, cfg.model, cfg.train, cfg.run["seed"], stop)
     if result.interrupted:
         return requeue(workers, split.fold, len(result.history))
     report_weights(result.model, workers)
