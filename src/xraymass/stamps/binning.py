@@ -156,16 +156,38 @@ def _flat_indices(x, y, energy, field: Field, emin: float, emax: float, dump: in
 def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: float, emax_kev: float,
                     block_events: int) -> np.ndarray:
     """One image per projection ([P, npix, npix] int64) from (Zarr or numpy) event arrays whose rows
-    offsets[p]:offsets[p+1] are projection p, reading each stored chunk once, a block at a time."""
+    offsets[p]:offsets[p+1] are projection p, reading each stored chunk once, a block at a time.
+
+    A reader thread reads the next block while this one is binned (the kernel releases the GIL), so
+    reading and binning overlap; memory holds two blocks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(block: tuple[int, int]):
+        lo, hi = block
+        return lo, hi, np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
+
     images = np.zeros((len(offsets) - 1, field.npix, field.npix), np.int64)
-    for lo, hi in read_blocks(x, offsets[0], offsets[-1], block_events):
-        xb, yb, eb = np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
-        for p in range(len(offsets) - 1):
-            a, b = max(offsets[p], lo), min(offsets[p + 1], hi)
-            if a < b:
-                bin_events(xb[a - lo:b - lo], yb[a - lo:b - lo], eb[a - lo:b - lo], field, emin_kev, emax_kev,
-                           out=images[p])
+    blocks = read_blocks(x, offsets[0], offsets[-1], block_events)
+    if not blocks:
+        return images
+    with ThreadPoolExecutor(1, thread_name_prefix="xraymass-read") as reader:
+        pending = reader.submit(read, blocks[0])
+        for k in range(len(blocks)):
+            lo, hi, xb, yb, eb = pending.result()
+            if k + 1 < len(blocks):
+                pending = reader.submit(read, blocks[k + 1])
+            _bin_block(xb, yb, eb, lo, hi, offsets, field, emin_kev, emax_kev, images)
     return images
+
+
+def _bin_block(xb, yb, eb, lo: int, hi: int, offsets: list[int], field: Field, emin_kev: float, emax_kev: float,
+               images: np.ndarray) -> None:
+    """Add the block of rows lo:hi to the images of the projections it overlaps."""
+    for p in range(len(offsets) - 1):
+        a, b = max(offsets[p], lo), min(offsets[p + 1], hi)
+        if a < b:
+            bin_events(xb[a - lo:b - lo], yb[a - lo:b - lo], eb[a - lo:b - lo], field, emin_kev, emax_kev,
+                       out=images[p])
 
 
 def read_blocks(array, start: int, stop: int, block_events: int) -> list[tuple[int, int]]:
