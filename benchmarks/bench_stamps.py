@@ -1,8 +1,9 @@
 """Benchmark of the stamps stage.
 
-1. The binning kernel (xraymass.stamps.binning.bin_events): events per second, against
-   numpy.histogram2d on the same events and band, and against the memory-bandwidth bound
-   (bytes read per event over the copy bandwidth measured in the same run).
+1. The binning kernel (xraymass.stamps.binning.bin_events, compiled with numba): events per
+   second, against its numpy reference (bin_events_numpy) and numpy.histogram2d on the same
+   events and band, and against the memory-bandwidth bound (bytes read per event over the copy
+   bandwidth measured in the same run).
 2. The whole stage (`xraymass stamps`, LocalCluster from the local site) on a synthetic store
    of the demo's size: 60 clusters, 3 projections, events per projection of a 100 ks ACIS-I
    observation at z = 0.05 (background plus a cluster whose counts grow as M500c^1.6).
@@ -23,8 +24,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from xraymass.layout import events_group
-from xraymass.stamps.binning import Field, bin_events, bin_projections
+from xraymass.layout import EVENTS, HALOS
+from xraymass.stamps.binning import Field, bin_events, bin_events_numpy, bin_projections
+from xraymass.mocks.observe import HaloEvents
+from xraymass.mocks.stage import write_halo_events
 from xraymass.store import mark_complete, open_store, write_array
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,24 +77,26 @@ def bench_kernel(n_events: int) -> dict:
         return np.histogram2d(x[band], y[band], bins=list(edges))[0]
 
     assert np.array_equal(image, histogram().T), "kernel and numpy.histogram2d disagree"
-    t_kernel = best_time(lambda: bin_events(x, y, energy, field, EMIN, EMAX), 3)
+    assert np.array_equal(image, bin_events_numpy(x, y, energy, field, EMIN, EMAX)), "kernel and reference disagree"
+    t_kernel = best_time(lambda: bin_events(x, y, energy, field, EMIN, EMAX), 5)
+    t_numpy = best_time(lambda: bin_events_numpy(x, y, energy, field, EMIN, EMAX), 3)
     t_hist = best_time(histogram, 2)
     bandwidth = copy_bandwidth()
     bound = bandwidth / BYTES_PER_EVENT
-    return {"events": n_events, "kernel": n_events / t_kernel, "histogram2d": n_events / t_hist,
-            "bandwidth": bandwidth, "bound": bound}
+    return {"events": n_events, "kernel": n_events / t_kernel, "numpy": n_events / t_numpy,
+            "histogram2d": n_events / t_hist, "bandwidth": bandwidth, "bound": bound}
 
 
 def build_store(store: Path, n_halos: int, scale: float, seed: int = 2) -> int:
-    """A complete catalogue and events of n_halos, laid out as the mocks stage writes them
-    (one chunk per array); returns the number of events."""
+    """A complete catalogue and events of n_halos, written by the mocks stage's own writer
+    (write_halo_events: its chunks, shards and codec); returns the number of events."""
     rng = np.random.default_rng(seed)
     root = open_store(store, "a")
     # log M drawn from dN/dlogM ~ M^-1 over the paper's range: many small clusters, few large ones
     u = rng.uniform(0, 1, n_halos)
     log_m = -np.log10(10 ** -13.57 - u * (10 ** -13.57 - 10 ** -15.06))
     halo_id = np.arange(n_halos, dtype=np.int64)
-    halos = root.create_group("halos", overwrite=True)
+    halos = root.create_group(HALOS, overwrite=True)
     for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m), ("log_m500c", log_m),
                          ("r500c", 800.0 * 10 ** ((log_m - 14.5) / 3)), ("n_gas", np.full(n_halos, 1)),
                          ("centre", np.zeros((n_halos, 3)))):
@@ -99,19 +104,17 @@ def build_store(store: Path, n_halos: int, scale: float, seed: int = 2) -> int:
     halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15")
     mark_complete(halos)
     total = 0
+    events = root.create_group(EVENTS, overwrite=True)
     for hid, m in zip(halo_id, log_m):
         per_projection = int(scale * (4e4 + 2e4 * 10 ** (1.6 * (m - 14.0))))
         parts = [synthetic_events(rng, per_projection) for _ in range(3)]
-        group = root.create_group(events_group(hid), overwrite=True)
-        for k, name in enumerate(("x", "y", "energy")):
-            data = np.concatenate([p[k] for p in parts])
-            write_array(group, name, data, chunks=(len(data),))
-        group.attrs.update(halo_id=int(hid), projections=["x", "y", "z"],
-                           offsets=[0, per_projection, 2 * per_projection, 3 * per_projection],
-                           pixel_arcsec=0.5, fov_arcmin=20.0, npix_det=NPIX_DET,
-                           centre_pix=[NPIX_DET / 2, NPIX_DET / 2], physics_data="benchmark events")
-        mark_complete(group)
+        halo = HaloEvents(*([p[k] for p in parts] for k in range(3)), n_photons=0, n_cells=1)
+        write_halo_events(events, {"halo_id": int(hid)}, halo,
+                          {"halo_id": int(hid), "projections": ["x", "y", "z"], "pixel_arcsec": 0.5,
+                           "fov_arcmin": 20.0, "npix_det": NPIX_DET, "centre_pix": [NPIX_DET / 2, NPIX_DET / 2],
+                           "physics_data": "benchmark events"})
         total += 3 * per_projection
+    mark_complete(events)
     return total
 
 
@@ -123,11 +126,52 @@ def bench_store_read(store: Path) -> float:
     field = Field.centred([NPIX_DET / 2, NPIX_DET / 2], NPIX_DET, 128)
     n = 0
     start = time.perf_counter()
-    for name, group in root["events"].groups():
+    for name, group in root[EVENTS].groups():
         bin_projections(group["x"], group["y"], group["energy"], group.attrs["offsets"], field, EMIN, EMAX,
                         1 << 22)
         n += group["x"].shape[0]
     return n / (time.perf_counter() - start)
+
+
+CODECS = {"none (the store's)": None, "zstd (zarr's default)": "auto",
+          "blosc lz4, shuffle": "blosc-lz4", "blosc zstd 1, bitshuffle": "blosc-zstd"}
+
+
+def bench_codecs(workdir: Path, n_events: int) -> list[dict]:
+    """One halo of n_events x 3 projections in the events layout (chunks of EVENT_CHUNK_ROWS in one shard) with
+    each codec: bytes per event, reading alone, and bin_projections from the store, one process."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    from xraymass.mocks.stage import EVENT_CHUNK_ROWS
+
+    rng = np.random.default_rng(3)
+    x, y, energy = synthetic_events(rng, n_events)
+    field = Field.centred([NPIX_DET / 2, NPIX_DET / 2], NPIX_DET, 128)
+    kernel = best_time(lambda: bin_events(x, y, energy, field, EMIN, EMAX), 3)
+    rows = []
+    for name, codec in CODECS.items():
+        if codec == "blosc-lz4":
+            codec = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+        elif codec == "blosc-zstd":
+            codec = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
+        path = workdir / f"codec{len(rows)}.zarr"
+        group = zarr.open_group(str(path), mode="w", zarr_format=3)
+        shard = -(-n_events // EVENT_CHUNK_ROWS) * EVENT_CHUNK_ROWS
+        arrays = [group.create_array(key, data=data, chunks=(EVENT_CHUNK_ROWS,), shards=(shard,), compressors=codec)
+                  for key, data in (("x", x), ("y", y), ("energy", energy))]
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+        def read():
+            for lo in range(0, n_events, 1 << 22):
+                for array in arrays:
+                    np.asarray(array[lo:lo + (1 << 22)])
+
+        t_read = best_time(read, 3)
+        t_bin = best_time(lambda: bin_projections(*arrays, [0, n_events], field, EMIN, EMAX, 1 << 22), 3)
+        rows.append({"codec": name, "bytes_per_event": size / n_events, "read": n_events / t_read,
+                     "from_store": n_events / t_bin, "kernel": n_events / kernel})
+    return rows
 
 
 def bench_stage(workdir: Path, n_halos: int, scale: float, workers: int) -> dict:
@@ -147,8 +191,9 @@ def bench_stage(workdir: Path, n_halos: int, scale: float, workers: int) -> dict
     wall = time.perf_counter() - start
     if out.returncode != 0:
         raise SystemExit(f"stamps stage failed:\n{out.stderr}")
+    stored = sum(f.stat().st_size for f in (run / "store.zarr" / EVENTS).rglob("*") if f.is_file())
     return {"halos": n_halos, "events": n_events, "bytes": n_events * BYTES_PER_EVENT, "build": t_build,
-            "wall": wall, "workers": workers, "read_rate": read_rate}
+            "wall": wall, "workers": workers, "read_rate": read_rate, "stored_bytes": stored}
 
 
 def main() -> None:
@@ -163,7 +208,9 @@ def main() -> None:
 
     k = bench_kernel(n_kernel)
     print(f"binning kernel, {k['events']:.3g} events, 128x128, 0.5-7 keV (one core):")
-    print(f"  xraymass bin_events      {k['kernel'] / 1e6:8.1f} Mevents/s")
+    print(f"  xraymass bin_events      {k['kernel'] / 1e6:8.1f} Mevents/s   (numba, compiled before timing)")
+    print(f"  bin_events_numpy         {k['numpy'] / 1e6:8.1f} Mevents/s   kernel / numpy reference = "
+          f"{k['kernel'] / k['numpy']:.1f}")
     print(f"  numpy.histogram2d        {k['histogram2d'] / 1e6:8.1f} Mevents/s   kernel / histogram2d = "
           f"{k['kernel'] / k['histogram2d']:.1f}")
     print(f"  bandwidth bound          {k['bound'] / 1e6:8.1f} Mevents/s   ({BYTES_PER_EVENT} B/event at "
@@ -171,13 +218,20 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_stamps_"))
     try:
+        codecs = bench_codecs(workdir, n_kernel // 2)
         s = bench_stage(workdir, 60, scale, args.workers)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    print(f"event arrays' codec, one halo of {n_kernel // 2:.3g} events (chunks of 2^20 in one shard), one process:")
+    for c in codecs:
+        print(f"  {c['codec']:<26} {c['bytes_per_event']:5.2f} B/event   read {c['read'] / 1e6:7.1f} Mevents/s   "
+              f"bin_projections from the store {c['from_store'] / 1e6:7.1f} Mevents/s = "
+              f"{c['from_store'] / c['kernel']:.2f} of the kernel ({c['kernel'] / 1e6:.1f})")
     print(f"whole stage, demo-sized synthetic store: {s['halos']} clusters x 3 projections, "
           f"{s['events'] / 1e6:.1f} M events ({s['bytes'] / 1e9:.2f} GB as float32), store built in {s['build']:.1f} s")
-    print(f"  bin_projections from the store, one process: {s['read_rate'] / 1e6:.1f} Mevents/s (Zarr decode included)")
+    print(f"  bin_projections from the store, one process: {s['read_rate'] / 1e6:.1f} Mevents/s (Zarr decode included), "
+          f"{s['read_rate'] / k['kernel']:.2f} of the kernel's rate; store {s['stored_bytes'] / s['events']:.2f} B/event")
     print(f"  xraymass stamps, LocalCluster {s['workers']} workers: wall {s['wall']:.1f} s "
           f"({s['events'] / s['wall'] / 1e6:.1f} Mevents/s, Python start and cluster start-up included)")
     if args.keep:

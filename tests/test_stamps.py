@@ -6,7 +6,7 @@ import pytest
 import zarr
 
 from xraymass.errors import InputError
-from xraymass.stamps.binning import SUB_BLOCK, Field, bin_events, bin_projections, read_blocks
+from xraymass.stamps.binning import SUB_BLOCK, TILE, Field, bin_events, bin_events_numpy, bin_projections, read_blocks
 from xraymass.stamps.dihedral import all_transforms, transform
 from xraymass.stamps.folds import assign_folds, split
 
@@ -88,6 +88,36 @@ def test_binning_drops_nan_events():
     y = np.array([10.0, np.nan, 10.0], np.float32)
     energy = np.array([1.0, 1.0, np.nan], np.float32)
     assert bin_events(x, y, energy, Field(0, 0, 100, 10), 0.5, 7.0).sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_kernel_equals_the_numpy_reference_bit_for_bit(dtype):
+    """Edges, NaN, infinities, far-away values, tile boundaries and a band edge that float32 cannot hold."""
+    rng = np.random.default_rng(5)
+    x, y, energy = (a.astype(dtype) for a in random_events(rng, 3 * TILE + 5, -300, 2700))
+    field = Field.centred([1187.3712, 1210.0491], 2000.0, 128)
+    edges_x, edges_y = (e.astype(dtype) for e in field.edges())
+    x[:129], y[:129] = edges_x, edges_y
+    x[129:133] = [np.nan, np.inf, -np.inf, 1e30]
+    y[133:137] = [np.nan, np.inf, -np.inf, -1e30]
+    energy[137:141] = [np.nan, 1.2, np.nextafter(dtype(1.2), 0), 4.7]
+    for emin, emax in ((0.5, 7.0), (1.2, 4.7)):
+        image = bin_events(x, y, energy, field, emin, emax)
+        assert np.array_equal(image, bin_events_numpy(x, y, energy, field, emin, emax))
+        assert image.sum() > 0
+    out = bin_events(x, y, energy, field, 0.5, 7.0)
+    assert np.array_equal(bin_events(x, y, energy, field, 0.5, 7.0, out=out), 2 * image_of(x, y, energy, field))
+    assert bin_events(x[:0], y[:0], energy[:0], field, 0.5, 7.0).sum() == 0
+
+
+def image_of(x, y, energy, field):
+    return bin_events_numpy(x, y, energy, field, 0.5, 7.0)
+
+
+def test_kernel_refuses_arrays_of_different_lengths():
+    x = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="differ in length"):
+        bin_events(x, x[:2], x, Field(0, 0, 10, 4), 0.5, 7.0)
 
 
 @pytest.mark.parametrize("chunk, block_events", [(7_000, 999), (1_000, 25_000), (300_000, 65_536), (None, 1)])

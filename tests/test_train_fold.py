@@ -238,3 +238,21 @@ def test_bad_input_fold_out_of_range_empty_training_set_and_nan_are_one_line_eac
     err = one_error_line(capsys, ["train", "--config", config, "--fold", "0"])
     assert "stamps/log_m500c: 1 non-finite labels (first: row 30, halo 10, value nan)" in err
     assert not (tmp_path / "run" / "train" / "fold_00" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_mixed_precision_fold_trains_and_writes_float32_predictions(tmp_path):
+    """float16 with its loss scale (the policy with the most code of its own) trains through the stage;
+    the loss falls and the predictions in the store are float32, as the float32 path writes them.
+    (bfloat16's layers and saved model: test_train_model.py.)"""
+    precision = "mixed_float16"
+    write_stamps_store(tmp_path / "run" / "store.zarr")
+    config = fold_config(tmp_path / "run", tmp_path / "config.yaml", max_epochs=3)
+    out = xraymass("train", "--config", str(config), "--fold", "0", "--set", f"model.precision={precision}")
+    assert out.returncode == 0, out.stderr
+    history = read_csv(tmp_path / "run" / "train" / "fold_00" / "history.csv")
+    losses = [float(r["loss"]) for r in history]
+    assert len(losses) == 3 and all(np.isfinite(losses)) and losses[-1] < losses[0]
+    group = zarr.open_group(str(tmp_path / "run" / "store.zarr"), path="predictions/fold_00", mode="r",
+                            use_consolidated=False)
+    assert group["log_m500c_pred"].dtype == np.float32 and np.isfinite(group["log_m500c_pred"][:]).all()

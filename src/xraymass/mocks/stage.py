@@ -32,6 +32,10 @@ from .config_schema import SETTINGS
 STAGE = "mocks"
 CATALOGUE_ARRAYS = ("halo_id", "n_gas", "m500c", "centre", "r500c")
 EVENT_CHUNK_ROWS = 1 << 20  # events per chunk: bounds what a stamps worker decodes at once
+# Event arrays are stored without compression: float32 positions and energies compress by only ~15%
+# (zstd: 10.5 against 12 bytes per event), while decoding zstd made reading the store ~8x slower than
+# binning the events (benchmarks/bench_stamps.py, the codec table; docs/store.md).
+EVENT_COMPRESSORS = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -277,7 +281,7 @@ def write_halo_events(events_group, task: dict[str, Any], events, attrs: dict[st
     chunk = max(min(len(x), EVENT_CHUNK_ROWS), 1)
     shard = -(-max(len(x), 1) // chunk) * chunk
     for key, data in (("x", x), ("y", y), ("energy", energy)):
-        write_array(group, key, data, chunks=(chunk,), shards=(shard,),
+        write_array(group, key, data, chunks=(chunk,), shards=(shard,), compressors=EVENT_COMPRESSORS,
                     chunk_key_encoding={"name": "default", "separator": "."})
     group.attrs.update({**attrs, "offsets": offsets})
     mark_complete(group)

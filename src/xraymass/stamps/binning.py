@@ -7,17 +7,26 @@ to the last column and row. Row j is y, column i is x: image[j, i], so that
 `imshow(image, origin="lower")` shows the sky as the detector sees it.
 
 The events are read in blocks of at most `block_events` rows (or one stored chunk, where the
-writer made chunks longer than that), and each block is binned in sub-blocks of SUB_BLOCK events
-whose temporaries stay in cache: a worker's memory is bounded by the block, whatever the number
-of events of a cluster.
+writer made chunks longer than that): a worker's memory is bounded by the block, whatever the
+number of events of a cluster.
+
+`bin_events` is one pass over the events, compiled with numba: per tile of TILE events, a loop
+that the compiler vectorises computes each event's pixel index (the same float64 division, range
+and band tests as the reference), then the tile's indices are added into four interleaved copies
+of the image (consecutive events often hit one pixel; four copies break that dependency chain).
+`bin_events_numpy` is the reference it is tested against: the same arithmetic in numpy, in
+sub-blocks of SUB_BLOCK events whose temporaries stay in cache, one bincount per sub-block.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
+import numba
 import numpy as np
 
-SUB_BLOCK = 1 << 16  # events per vectorised pass: float64 temporaries of 512 KiB stay in cache
+SUB_BLOCK = 1 << 16  # events per vectorised pass of the reference: float64 temporaries of 512 KiB stay in cache
+TILE = 4096  # events per tile of the compiled kernel: its int32 indices (16 KiB) stay in L1
+COPIES = 4  # interleaved image copies of the compiled kernel
 
 
 class Field:
@@ -44,26 +53,67 @@ class Field:
 
 def bin_events(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, emin_kev: float,
                emax_kev: float, out: np.ndarray | None = None) -> np.ndarray:
-    """Add the events in the band emin..emax (inclusive) to `out` (int64 [npix, npix]) and return it.
+    """Add the events in the band emin..emax (inclusive) to `out` and return it.
 
     Parameters
     ----------
-    x, y : ndarray
-        Event positions, detector pixels (pixel centres at i + 0.5).
-    energy : ndarray
-        Event energies, keV.
+    x, y : numpy.ndarray
+        Event positions in detector pixels, pixel centres at i + 0.5 (float32 or float64).
+    energy : numpy.ndarray
+        Event energies in keV; the band edges are compared in this array's dtype, as numpy
+        compares an array with a Python float.
     field : Field
-        The binned field: lower-left corner and width in detector pixels, npix stamp pixels per side.
+        The stamp's field and pixel grid.
     emin_kev, emax_kev : float
-        Energy band, keV, both ends included.
-    out : ndarray, optional
-        Counts image to add to; a new one when None.
+        The band, keV, both edges included.
+    out : numpy.ndarray, optional
+        An int64 [npix, npix] image to add to.
 
     Returns
     -------
-    ndarray
-        int64 counts, [npix, npix]; events outside the field or band are dropped.
+    numpy.ndarray
+        int64 [npix, npix] counts, row y, column x; equal, bit for bit, to `bin_events_numpy`.
     """
+    npix = field.npix
+    x, y, energy = np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(energy)
+    if not (len(x) == len(y) == len(energy)):
+        raise ValueError(f"x, y and energy differ in length: {len(x)}, {len(y)}, {len(energy)}")
+    band = energy.dtype.type
+    copies = np.zeros((COPIES, npix * npix + 1), np.int64)  # the last column takes what is dropped
+    _bin_kernel(x, y, energy, field.x0, field.y0, field.pixel, npix, band(emin_kev), band(emax_kev), copies)
+    image = copies[:, :-1].sum(axis=0).reshape(npix, npix)
+    if out is None:
+        return image
+    out += image
+    return out
+
+
+@numba.njit(nogil=True, boundscheck=False, error_model="numpy")
+def _bin_kernel(x, y, energy, x0, y0, pixel, npix, emin, emax, copies):  # pragma: no cover - compiled
+    """Count events into copies[k, row * npix + column] (k = event number mod COPIES); events outside
+    the field or band go to the last column. The arithmetic is _flat_indices', event by event."""
+    size = float(npix)
+    dump = npix * npix
+    flat = np.empty(TILE, np.int32)
+    n = x.shape[0]
+    for lo in range(0, n, TILE):
+        m = min(TILE, n - lo)
+        for j in range(m):  # vectorised: no stores but flat[j]
+            e = energy[lo + j]
+            u = (np.float64(x[lo + j]) - x0) / pixel
+            v = (np.float64(y[lo + j]) - y0) / pixel
+            keep = (e >= emin) & (e <= emax) & (u >= 0.0) & (u <= size) & (v >= 0.0) & (v <= size)
+            # clamped before the cast, so that NaN or far-away events never make an undefined cast
+            column = np.int32(min(max(u, 0.0), size - 0.5))
+            row = np.int32(min(max(v, 0.0), size - 0.5))
+            flat[j] = row * npix + column if keep else dump
+        for j in range(m):
+            copies[j % COPIES, flat[j]] += 1
+
+
+def bin_events_numpy(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, emin_kev: float,
+                     emax_kev: float, out: np.ndarray | None = None) -> np.ndarray:
+    """The reference of `bin_events` in numpy (same arguments, same result)."""
     npix = field.npix
     dump = npix * npix  # every event outside the field or band is counted here, then dropped
     counts = np.zeros(dump + 1, np.int64)
@@ -106,16 +156,38 @@ def _flat_indices(x, y, energy, field: Field, emin: float, emax: float, dump: in
 def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: float, emax_kev: float,
                     block_events: int) -> np.ndarray:
     """One image per projection ([P, npix, npix] int64) from (Zarr or numpy) event arrays whose rows
-    offsets[p]:offsets[p+1] are projection p, reading each stored chunk once, a block at a time."""
+    offsets[p]:offsets[p+1] are projection p, reading each stored chunk once, a block at a time.
+
+    A reader thread reads the next block while this one is binned (the kernel releases the GIL), so
+    reading and binning overlap; memory holds two blocks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(block: tuple[int, int]):
+        lo, hi = block
+        return lo, hi, np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
+
     images = np.zeros((len(offsets) - 1, field.npix, field.npix), np.int64)
-    for lo, hi in read_blocks(x, offsets[0], offsets[-1], block_events):
-        xb, yb, eb = np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
-        for p in range(len(offsets) - 1):
-            a, b = max(offsets[p], lo), min(offsets[p + 1], hi)
-            if a < b:
-                bin_events(xb[a - lo:b - lo], yb[a - lo:b - lo], eb[a - lo:b - lo], field, emin_kev, emax_kev,
-                           out=images[p])
+    blocks = read_blocks(x, offsets[0], offsets[-1], block_events)
+    if not blocks:
+        return images
+    with ThreadPoolExecutor(1, thread_name_prefix="xraymass-read") as reader:
+        pending = reader.submit(read, blocks[0])
+        for k in range(len(blocks)):
+            lo, hi, xb, yb, eb = pending.result()
+            if k + 1 < len(blocks):
+                pending = reader.submit(read, blocks[k + 1])
+            _bin_block(xb, yb, eb, lo, hi, offsets, field, emin_kev, emax_kev, images)
     return images
+
+
+def _bin_block(xb, yb, eb, lo: int, hi: int, offsets: list[int], field: Field, emin_kev: float, emax_kev: float,
+               images: np.ndarray) -> None:
+    """Add the block of rows lo:hi to the images of the projections it overlaps."""
+    for p in range(len(offsets) - 1):
+        a, b = max(offsets[p], lo), min(offsets[p + 1], hi)
+        if a < b:
+            bin_events(xb[a - lo:b - lo], yb[a - lo:b - lo], eb[a - lo:b - lo], field, emin_kev, emax_kev,
+                       out=images[p])
 
 
 def read_blocks(array, start: int, stop: int, block_events: int) -> list[tuple[int, int]]:

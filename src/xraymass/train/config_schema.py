@@ -14,6 +14,10 @@ SECTIONS = {
         "output_bias": Key(str, "label_mean", "initial bias of the output unit: the mean training label, or zero "
                            "(the paper does not say; from zero, Adam at 5e-4 spends many epochs only reaching ~14)",
                            choices=("label_mean", "zero")),
+        "precision": Key(str, "float32", "layer precision: float32 (the paper), or a mixed policy with float32 "
+                         "weights, input scaling and output unit: mixed_bfloat16 (CPUs with AVX-512 BF16 or AMX, "
+                         "GPUs from Ampere on), mixed_float16 (older GPUs, with loss scaling); docs/train.md",
+                         choices=("float32", "mixed_bfloat16", "mixed_float16")),
     },
     "train": {
         "learning_rate": Key(float, 5e-4, "Adam learning rate", lo=1e-8, hi=1.0),

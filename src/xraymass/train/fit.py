@@ -199,14 +199,19 @@ def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: d
     import tensorflow as tf
     import tf_keras
 
-    from .model import build_model
+    from .model import bfloat16_is_native, build_model
 
+    if model_cfg.get("precision") == "mixed_bfloat16" and not bfloat16_is_native():
+        print("[train] warning: model.precision=mixed_bfloat16 on a CPU without AVX-512 BF16 or AMX: TensorFlow "
+              "emulates bfloat16, which trains slower than float32 (docs/train.md)", file=sys.stderr, flush=True)
     label_mean = float(np.mean(stamps.log_m500c[stamps.rows(split.train)]))
     settings = dict(model_cfg)  # a section is read-only
     bias = label_mean if settings.pop("output_bias") == "label_mean" else 0.0
     model = build_model(stamps.npix, output_bias=bias, seed=seed, **settings)
     model(tf.zeros((1, stamps.npix, stamps.npix, 1)), training=True)  # creates the dropout generators
     optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
+    if model_cfg.get("precision") == "mixed_float16":  # float16 gradients underflow without a loss scale
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
@@ -218,11 +223,16 @@ def make_steps(model, optimizer, workers: DistContext):
 
     loss_fn = tf_keras.losses.MeanSquaredError()
 
+    scaled = isinstance(optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+
     @tf.function(reduce_retracing=True)
     def train_step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True)[:, 0])
-        grads = workers.gradient_tape(tape).gradient(loss, model.trainable_variables)
+            target = optimizer.get_scaled_loss(loss) if scaled else loss
+        grads = workers.gradient_tape(tape).gradient(target, model.trainable_variables)
+        if scaled:
+            grads = optimizer.get_unscaled_gradients(grads)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 

@@ -4,7 +4,13 @@ conv 3x3/16 -> maxpool 2 -> conv 3x3/32 -> maxpool 2 -> conv 3x3/64 -> maxpool 2
 pooling -> dropout 0.1 -> dense 200 -> dropout 0.1 -> dense 100 -> dense 20 -> dense 1 (linear), ReLU:
 58,437 trainable parameters whatever the stamp size. The model takes raw counts: its first layer,
 `CountScaling` (no weights), applies the configured input scaling, so a saved model predicts from
-stamps as stored. Load a saved model after `import xraymass.train.model` (it registers the layer).
+stamps as stored.
+
+`precision` (`model.precision`): "float32" (the paper), or a Keras mixed policy for the layers
+between the scaling and the output: "mixed_bfloat16" (CPUs with AVX-512 BF16 or AMX, and GPUs from
+NVIDIA Ampere on) or "mixed_float16" (older GPUs; the stage then scales the loss). Weights stay
+float32, and the input scaling and the output unit compute in float32, so the parameter count and
+the float32 predictions of a saved model do not depend on the policy it was trained with. Load a saved model after `import xraymass.train.model` (it registers the layer).
 TensorFlow is imported here: import this module only inside functions of the stage.
 """
 from __future__ import annotations
@@ -15,6 +21,7 @@ import tensorflow as tf
 import tf_keras
 
 PAPER_TRAINABLE_PARAMETERS = 58_437
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @tf_keras.saving.register_keras_serializable(package="xraymass")
@@ -41,25 +48,45 @@ class CountScaling(tf_keras.layers.Layer):
 
 def build_model(npix: int, filters: list[int], kernel_size: int, pool_size: int, dense: list[int],
                 dropout: float, padding: str, input_scaling: str, output_bias: float = 0.0,
-                seed: int | None = None) -> tf_keras.Sequential:
+                seed: int | None = None, precision: str = "float32") -> tf_keras.Sequential:
     """The paper's network on npix x npix single-band count stamps; output: log10(M500c / Msun).
 
     output_bias: the initial bias of the output unit (the stage passes the mean training label
     or zero, per `model.output_bias`). seed: seeds the dropout layers' random streams.
+    precision: "float32", "mixed_bfloat16" or "mixed_float16" (see the module docstring).
     """
-    layers = [tf_keras.Input(shape=(npix, npix, 1), name="counts"), CountScaling(input_scaling, name="scaling")]
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    body = tf_keras.mixed_precision.Policy(precision)
+    layers = [tf_keras.Input(shape=(npix, npix, 1), name="counts"),
+              CountScaling(input_scaling, name="scaling", dtype="float32")]
     for i, n in enumerate(filters):
-        layers += [tf_keras.layers.Conv2D(n, kernel_size, padding=padding, activation="relu", name=f"conv{i + 1}"),
-                   tf_keras.layers.MaxPooling2D(pool_size, name=f"pool{i + 1}")]
-    layers += [tf_keras.layers.GlobalAveragePooling2D(name="gap"),
-               tf_keras.layers.Dropout(dropout, seed=seed, name="dropout1")]
+        layers += [tf_keras.layers.Conv2D(n, kernel_size, padding=padding, activation="relu", name=f"conv{i + 1}",
+                                          dtype=body),
+                   tf_keras.layers.MaxPooling2D(pool_size, name=f"pool{i + 1}", dtype=body)]
+    layers += [tf_keras.layers.GlobalAveragePooling2D(name="gap", dtype=body),
+               tf_keras.layers.Dropout(dropout, seed=seed, name="dropout1", dtype=body)]
     for i, n in enumerate(dense):
-        layers.append(tf_keras.layers.Dense(n, activation="relu", name=f"dense{i + 1}"))
+        layers.append(tf_keras.layers.Dense(n, activation="relu", name=f"dense{i + 1}", dtype=body))
         if i == 0:
-            layers.append(tf_keras.layers.Dropout(dropout, seed=None if seed is None else seed + 1, name="dropout2"))
-    layers.append(tf_keras.layers.Dense(1, name="log_m500c",
+            layers.append(tf_keras.layers.Dropout(dropout, seed=None if seed is None else seed + 1, name="dropout2",
+                                                  dtype=body))
+    layers.append(tf_keras.layers.Dense(1, name="log_m500c", dtype="float32",
                                         bias_initializer=tf_keras.initializers.Constant(output_bias)))
     return tf_keras.Sequential(layers, name="ntampaka2019")
+
+
+def bfloat16_is_native() -> bool:
+    """True on a GPU, or on a Linux CPU whose flags include AVX-512 BF16 or AMX BF16; elsewhere
+    TensorFlow emulates bfloat16, which trains slower than float32."""
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def trainable_parameters(model: tf_keras.Model) -> int:
