@@ -158,7 +158,7 @@ def test_mixed_precision_keeps_the_parameters_and_saves_a_model_the_float32_path
     from xraymass.train.model import PAPER_TRAINABLE_PARAMETERS, build_model, trainable_parameters
     from xraymass.train.outputs import save_model
 
-    model_cfg = load_config(REPO / "pipeline" / "demo.yaml", [f"model.precision={precision}"]).model
+    model_cfg = load_config(REPO / "pipeline" / "demo.yaml", [f"model.precision={precision}"]).model.to_dict()
     model_cfg.pop("output_bias")
     model = build_model(32, output_bias=14.2, seed=1, **model_cfg)
     assert trainable_parameters(model) == PAPER_TRAINABLE_PARAMETERS
