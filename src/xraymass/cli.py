@@ -29,6 +29,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate": ("xraymass.analysis.evaluate", "gather the ten folds' predictions: metrics, figures, report"),
     "baseline": ("xraymass.analysis.baseline", "core-excised L_X-M baseline from the same mock events"),
     "interpret": ("xraymass.analysis.interpret", "DeepDream-style gradients of the trained network"),
+    "predict": ("xraymass.predict.stage", "the mass of a cluster from a Chandra level-2 event file, with the run's "
+                                          "ten fold models and the checks of the trained domain"),
     "submit": ("xraymass.sites.submit", "submit the whole chain to SLURM with afterok dependencies"),
     "demo": ("xraymass.sites.demo", "run the whole chain on the embedded default through the local SLURM"),
 }

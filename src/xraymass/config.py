@@ -42,6 +42,7 @@ STAGE_SCHEMA_MODULES = (
     "xraymass.stamps.config_schema",
     "xraymass.train.config_schema",
     "xraymass.analysis.config_schema",
+    "xraymass.predict.config_schema",
 )
 SITE_SCHEMA_MODULE = "xraymass.sites.config_schema"
 _UNSET_VAR = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
