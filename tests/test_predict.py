@@ -18,6 +18,8 @@ from predict_run import N_FOLDS, build_trained_run
 
 from xraymass.predict.eventfile import SKY_REFERENCE_PIX, read_level2
 
+pytestmark = pytest.mark.slow  # every test here uses a trained run (about a minute to build)
+
 RA, DEC = 30.0, 45.0  # demo.yaml's mocks.sky_center_deg: the pointing, on the halo centre
 LEVEL2_COLUMNS = ["time", "ccd_id", "node_id", "expno", "chipx", "chipy", "tdetx", "tdety", "detx", "dety", "x", "y",
                   "pha", "energy", "pi", "fltgrade", "grade", "status"]

