@@ -133,7 +133,7 @@ def find_centre(obs: Observation, args, predict_cfg: dict, trained: domain.Train
     if args.centre is None:
         if not (0.0 <= args.ra < 360.0 and -90.0 <= args.dec <= 90.0):
             raise InputError(f"--ra {args.ra} --dec {args.dec}: RA must be in [0, 360) and Dec in [-90, 90] degrees")
-        return _snap(obs.sky_to_pix(args.ra, args.dec)), "given (--ra, --dec)"
+        return _snap(obs.sky_to_pix(args.ra, args.dec)), "given by --ra, --dec"
     start = obs.pointing_pix()
     if start is None:
         raise InputError(f"{obs.path}: no RA_PNT/DEC_PNT to start --centre {args.centre} from; give --ra and --dec")
@@ -335,6 +335,7 @@ def write_figure(path: Path, result: Result) -> None:
     right.axhline(mean, color="C1", label=f"mean over folds {mean:.3f}")
     if np.isfinite(std):
         right.axhspan(mean - std, mean + std, color="C1", alpha=0.2, label=f"fold spread (sd) {std:.3f}")
+    right.set_xticks(folds)
     right.set_xlabel("fold")
     right.set_ylabel(r"$\log_{10}(M_{500c}/M_\odot)$")
     right.legend(fontsize=8)
