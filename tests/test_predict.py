@@ -191,3 +191,36 @@ def test_missing_arguments_and_an_existing_output_are_refused(trained, tmp_path)
     (tmp_path / "o").mkdir()
     out = predict(trained, tmp_path / "o", "--ra", str(RA), "--dec", str(DEC))
     assert out.returncode == 1 and "exists; remove it or choose another --out" in one_error_line(out)
+
+
+def test_a_given_source_list_is_masked_with_a_warning_for_a_run_trained_unmasked(trained, tmp_path):
+    region = tmp_path / "wavdetect.reg"
+    region.write_text("# Region file format: CIAO version 1.0\nphysical\ncircle(4150.5,4000.25,6.0)\n")
+    out = predict(trained, tmp_path / "out", "--ra", str(RA), "--dec", str(DEC), "--sources", str(region))
+    assert out.returncode == 0, out.stderr
+    assert f"point sources: warning: 1 masked (from {region}); the models were trained with masking.method: none" \
+        in out.stderr
+    rows = (tmp_path / "out" / "sources.csv").read_text().splitlines()
+    assert rows == ["x_sky_pix,y_sky_pix,radius_pix", "4150.5000,4000.2500,6.0000"]
+    peak = predict(trained, tmp_path / "peak", "--centre", "peak")
+    assert peak.returncode == 0, peak.stderr
+    centre = yaml.safe_load((tmp_path / "peak" / "summary.yaml").read_text())["centre"]
+    assert centre["method"].startswith("peak of the 0.5-7 keV events within 2'")
+    assert np.hypot(*(np.asarray(centre["sky_pix"]) - SKY_REFERENCE_PIX)) < 40
+
+
+def test_reading_32_bit_sky_columns_and_an_exposure_from_the_gtis(trained, tmp_path):
+    with fits.open(trained["evt"]) as hdul:
+        events = hdul["EVENTS"]
+        cols = [fits.Column(c.name, "1E", unit=c.unit, array=np.asarray(events.data[c.name], np.float32),
+                            coord_type=c.coord_type, coord_unit=c.coord_unit, coord_ref_point=c.coord_ref_point,
+                            coord_ref_value=c.coord_ref_value, coord_inc=c.coord_inc)
+                if c.name in ("x", "y") else c for c in events.columns]
+        new = fits.BinTableHDU.from_columns(cols, header=events.header, name="EVENTS")
+        for key in ("EXPOSURE", "LIVETIME"):
+            del new.header[key]
+        fits.HDUList([hdul[0], new, hdul["GTI"]]).writeto(tmp_path / "evt32.fits")
+    obs, ref = read_level2(tmp_path / "evt32.fits"), read_level2(trained["evt"])
+    assert obs.x.dtype == np.float64 and np.allclose(obs.x, ref.x, atol=5e-4, rtol=0)
+    assert (obs.exposure_s, obs.exposure_from) == (1e5, "GTI") and obs.gtis[0][0] == 3
+    assert obs.sky_to_pix(RA, DEC) == pytest.approx((SKY_REFERENCE_PIX, SKY_REFERENCE_PIX), abs=1e-9)
