@@ -77,14 +77,15 @@ def test_an_empty_annulus_leaves_the_masked_area_empty():
     assert len(sources) == 1 and image.sum() == 0
 
 
-def _masked_store(path, rng, run_seed_hint=None) -> dict:
-    """Two halos of cluster + point-source events, in the layout of tests/stamps_events.py."""
+def _masked_store(path, rng, n_halos: int = 2) -> dict:
+    """Halos of cluster + point-source events, in the layout of tests/stamps_events.py."""
     root = open_store(path, "a")
-    halo_id = np.array([3, 10], np.int64)
-    log_m = np.array([14.0, 14.6])
+    halo_id = np.arange(n_halos, dtype=np.int64) * 7 + 3
+    log_m = np.linspace(14.0, 14.6, n_halos)
     halos = root.create_group("halos", overwrite=True)
     for name, values in (("halo_id", halo_id), ("m500c", 10 ** log_m), ("log_m500c", log_m),
-                         ("r500c", np.full(2, 800.0)), ("n_gas", np.full(2, 1000)), ("centre", np.zeros((2, 3)))):
+                         ("r500c", np.full(n_halos, 800.0)), ("n_gas", np.full(n_halos, 1000)),
+                         ("centre", np.zeros((n_halos, 3)))):
         write_array(halos, name, np.asarray(values))
     halos.attrs.update(source="synthetic", redshift=0.0, cosmology="planck15", provenance={"stage": "test"})
     mark_complete(halos)
@@ -185,3 +186,44 @@ def test_the_point_source_benchmark_configs_are_the_science_config_with_point_so
     assert differ == {("run", "name"), ("mocks", "point_sources")} | ({("masking", "method")} if masking != "none" else set())
     assert other["run"]["name"] == name and other["mocks"]["point_sources"] is True
     assert other["masking"]["method"] == masking
+
+
+@pytest.mark.slow
+def test_predict_masks_an_event_file_as_stamps_masked_the_same_events(tmp_path):
+    """A run trained on masked stamps (one fold), and one of its mocks as an event file: predict detects the same
+    sources and gives the stored stamp everywhere but where the masked areas were refilled (another random stream)."""
+    from predict_run import run_config
+
+    from xraymass.predict.eventfile import SKY_REFERENCE_PIX
+
+    info = _masked_store(tmp_path / "run" / "store.zarr", np.random.default_rng(4), n_halos=3)
+    config = run_config(tmp_path / "run", tmp_path / "config.yaml", masking={"method": "detect"})
+    for args in (("stamps", "--site-set", "dask.n_workers=1"), ("train", "--fold", "0")):
+        out = xraymass(args[0], "--config", str(config), *args[1:])
+        assert out.returncode == 0, out.stderr
+    evt = tmp_path / "evt2.fits"
+    assert xraymass("predict", "--config", str(config), "--write-event-file", str(evt), "--halo", "10",
+                    "--projection", "z").returncode == 0
+    out = xraymass("predict", "--config", str(config), "--events", str(evt), "--redshift", "0.05", "--ra", "30",
+                   "--dec", "45", "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert "models: 1 of 3 folds are trained (0); the others are left out" in out.stderr
+    assert "point sources: inside: 5 masked (detected, masking.method: detect)" in out.stderr
+    x, y, energy = info["events"][10][2]
+    field = Field.centred(CENTRE, NPIX_DET, 32)
+    stored, sources = masked_image(x, y, energy, field, 0.5, 7.0, PIXEL_ARCSEC, MASKING,
+                                   seed=fill_seed(load_config(config).run["seed"], 10, 2))
+    stamps = open_store(tmp_path / "run" / "store.zarr")["stamps"]
+    assert np.array_equal(stamps["images"][24 + 16], stored)  # cluster 1, projection z (2), transform 0
+    found = np.loadtxt(tmp_path / "out" / "sources.csv", delimiter=",", skiprows=1)
+    shift = SKY_REFERENCE_PIX - CENTRE[0]
+    assert np.array_equal(found[:, 0], np.round(sources.x + shift, 4)) and np.array_equal(found[:, 1],
+                                                                                          np.round(sources.y + shift, 4))
+    fed = fits.getdata(tmp_path / "out" / "stamp.fits")
+    k = np.arange(32)
+    near = np.zeros((32, 32), bool)  # stamp pixels that a masked area reaches
+    for sx, sy, r in zip(sources.x, sources.y, sources.r):
+        dx = np.maximum(np.abs(field.x0 + (k + 0.5) * field.pixel - sx) - field.pixel / 2, 0)
+        dy = np.maximum(np.abs(field.y0 + (k + 0.5) * field.pixel - sy) - field.pixel / 2, 0)
+        near |= dy[:, None] ** 2 + dx[None, :] ** 2 <= (r + 2) ** 2
+    assert np.array_equal(fed[~near], stored[~near]) and near.sum() <= 5 * 4
