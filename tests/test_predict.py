@@ -63,7 +63,7 @@ def test_the_event_file_has_the_level2_layout_and_holds_the_store_events_exactly
         for key, value in (("TELESCOP", "CHANDRA"), ("INSTRUME", "ACIS"), ("CONTENT", "EVT2"), ("EXPOSURE", 1e5),
                            ("LIVETIME", 1e5), ("ONTIME", 1e5), ("RA_PNT", RA), ("DEC_PNT", DEC), ("DATAMODE", "VFAINT")):
             assert h[key] == value, key
-        for key in ("DETNAM", "OBS_ID", "TSTART", "TSTOP", "ROLL_PNT", "RA_NOM", "DEC_NOM", "TIMEDEL", "MJDREF"):
+        for key in ("DETNAM", "OBS_ID", "TSTART", "TSTOP", "ROLL_PNT", "RA_NOM", "DEC_NOM", "TIMEDEL", "MJDREF", "DATE-OBS"):
             assert key in h, key
         assert h["TSTOP"] - h["TSTART"] == pytest.approx(1e5)
         gti = hdul["GTI"]

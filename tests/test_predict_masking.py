@@ -14,7 +14,7 @@ from xraymass.errors import InputError
 from xraymass.predict.sources import read_sources
 from xraymass.stamps.binning import Field, bin_events
 from xraymass.stamps.dihedral import all_transforms
-from xraymass.stamps.masking import Sources, detect_sources, fill_seed, masked_image
+from xraymass.stamps.masking import fill_seed, masked_image
 from xraymass.store import mark_complete, open_store, write_array
 
 MASKING = load_config(REPO / "pipeline" / "demo.yaml", ["masking.method=detect"]).masking

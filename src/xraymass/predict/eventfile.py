@@ -270,13 +270,16 @@ def write_level2(path: str | Path, x_det: np.ndarray, y_det: np.ndarray, energy_
 
 
 def _common_header(sky_center_deg, exposure_s: float, obs_id: str, version: str) -> dict:
+    from astropy.time import Time
+
     ra, dec = float(sky_center_deg[0]), float(sky_center_deg[1])
+    start, end = (Time(MJDREF + t / 86400.0, format="mjd", scale="tt").isot[:19] for t in (TSTART, TSTART + exposure_s))
     return {
         "HDUNAME": "EVENTS", "ORIGIN": "ASC", "CREATOR": f"xraymass {version}", "CONTENT": "EVT2",
         "HDUCLASS": "OGIP", "HDUCLAS1": "EVENTS", "TELESCOP": "CHANDRA", "INSTRUME": "ACIS",
         "DETNAM": f"ACIS-{MOCK_CCD}", "GRATING": "NONE", "OBS_ID": str(obs_id), "OBJECT": str(obs_id),
         "DATAMODE": "VFAINT", "READMODE": "TIMED", "TIMEDEL": TIMEDEL, "MJDREF": MJDREF, "TIMESYS": "TT",
-        "TIMEUNIT": "s", "TIMEREF": "LOCAL", "TSTART": TSTART, "TSTOP": TSTART + exposure_s,
+        "TIMEUNIT": "s", "TIMEREF": "LOCAL", "DATE-OBS": start, "DATE-END": end, "TSTART": TSTART, "TSTOP": TSTART + exposure_s,
         "ONTIME": float(exposure_s), "LIVETIME": float(exposure_s), "EXPOSURE": float(exposure_s), "DTCOR": 1.0,
         "RA_PNT": ra, "DEC_PNT": dec, "ROLL_PNT": 0.0, "RA_NOM": ra, "DEC_NOM": dec, "ROLL_NOM": 0.0,
         "RA_TARG": ra, "DEC_TARG": dec, "EQUINOX": 2000.0, "RADECSYS": "ICRS",
