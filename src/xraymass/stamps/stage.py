@@ -227,7 +227,9 @@ class _Sections:
 
     def __init__(self, stamps_cfg: dict, masking_cfg: dict | None = None):
         self.stamps = stamps_cfg
-        self.masking = masking_cfg if masking_cfg is not None else {"method": "none"}
+        # unmasked stamps record only the method: the other masking keys do not change them
+        on = masking_cfg is not None and masking_cfg["method"] != "none"
+        self.masking = masking_cfg if on else {"method": "none"}
 
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
