@@ -16,7 +16,10 @@ from astropy.io import fits
 from conftest import xraymass
 from predict_run import N_FOLDS, build_trained_run
 
+from xraymass.config import load_config
 from xraymass.predict.eventfile import SKY_REFERENCE_PIX, read_level2
+from xraymass.predict.stage import predict_folds, trained_models
+from xraymass.stamps.dihedral import all_transforms
 
 pytestmark = pytest.mark.slow  # every test here uses a trained run (about a minute to build)
 
@@ -96,11 +99,19 @@ def test_the_store_path_and_the_event_file_path_give_identical_stamps_and_masses
     mine = (group["halo_id"][:] == trained["halo"]) & (group["projection"][:] == 1)
     stored = dict(zip(group["augmentation"][:][mine].tolist(), group["log_m500c_pred"][:][mine].tolist()))
     with open(out_dir / "predictions.csv") as f:
-        rows = list(csv.DictReader(f))
+        rows = rows_csv = list(csv.DictReader(f))
     assert sorted({int(r["fold"]) for r in rows}) == list(range(N_FOLDS)) and len(rows) == 8 * N_FOLDS
     ours = {int(r["augmentation"]): float(r["log_m500c_pred"]) for r in rows if int(r["fold"]) == fold}
     assert sorted(ours) == sorted(stored) == list(range(8))
-    for a in range(8):  # the same model on the same counts: equal to float32 rounding of a different batch
+    # the store path: the stamps stage's own images of this halo and projection, through the same fold models
+    # in the same batch, give exactly the masses of the event-file path
+    image_rows = [int(np.flatnonzero((stamps["halo_id"][:] == trained["halo"]) & (stamps["projection"][:] == 1)
+                                     & (stamps["augmentation"][:] == a))[0]) for a in range(8)]
+    assert all(np.array_equal(stamps["images"][r], all_transforms(fed)[a]) for a, r in enumerate(image_rows))
+    from_store = predict_folds(trained_models(load_config(trained["config"])), stamps["images"][image_rows[0]])
+    table = {(int(r["fold"]), int(r["augmentation"])): np.float32(r["log_m500c_pred"]) for r in rows_csv}
+    assert all(from_store[k, a] == table[(k, a)] for k in range(N_FOLDS) for a in range(8))
+    for a in range(8):  # training predicted in batches of other images: equal to float32 rounding
         assert ours[a] == pytest.approx(stored[a], abs=2e-6), (a, ours[a], stored[a])
     summary = yaml.safe_load((out_dir / "summary.yaml").read_text())
     per_fold = [np.mean([float(r["log_m500c_pred"]) for r in rows if int(r["fold"]) == k]) for k in range(N_FOLDS)]
