@@ -85,6 +85,9 @@ STAGES: tuple[Stage, ...] = (
           schema="xraymass.analysis.config_schema", inputs=("halos", "events", "predictions"), outputs=("results",)),
     Stage("interpret", "xraymass.analysis.interpret", "DeepDream-style gradients of the trained network",
           schema="xraymass.analysis.config_schema", inputs=("stamps", "train"), outputs=("results",)),
+    Stage("predict", "xraymass.predict.stage", "the mass of a cluster from a Chandra level-2 event file, with the "
+          "run's fold models and the checks of the trained domain", schema="xraymass.predict.config_schema",
+          inputs=("events", "stamps", "predictions", "train")),
     Stage("submit", "xraymass.chain.submit", "submit the whole chain to SLURM with afterok dependencies"),
     Stage("demo", "xraymass.chain.demo", "run the whole chain on the embedded default through the local SLURM"),
 )

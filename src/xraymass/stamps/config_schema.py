@@ -1,5 +1,7 @@
-"""Config section of the stamps stage: `stamp_clusters(client, store_path, stamps, halo_ids, todo, cfg.stamps)`
-(xraymass.stamps.stage), whose Dask tasks run `stamp_cluster(store_path, halo_id, cluster, **kernel keys)`."""
+"""Config sections of the stamps stage: `stamps`, for `stamp_clusters(client, store_path, stamps, halo_ids, todo,
+cfg.stamps)` (xraymass.stamps.stage), whose Dask tasks run `stamp_cluster(store_path, halo_id, cluster, **kernel
+keys)`; and `masking`, point-source masking (`masked_image(..., masking=cfg.masking)`, xraymass.stamps.masking;
+`xraymass predict` applies the same)."""
 from ..schema import Key
 
 SECTIONS = {
@@ -12,6 +14,19 @@ SECTIONS = {
         "block_events": Key(int, None, "events a worker reads at a time (~32 bytes per event held); a machine value: "
                                        "null takes the site's resources.block_events (site_configs/<site>/site.yaml)",
                             lo=65_536, hi=1 << 31, nullable=True),
+    },
+    "masking": {
+        "method": Key(str, "none", "point-source masking of every stamp: 'none' (the paper's mocks have no point "
+                      "sources), or 'detect' (the built-in detection, docs/stamps.md)", choices=("none", "detect")),
+        "cell_arcsec": Key(float, 1.0, "cell size of the detection and mask grid (arcsec)", lo=0.05, hi=60.0),
+        "radius_arcsec": Key(float, 3.0, "radius masked around a detected source (arcsec)", lo=0.1, hi=600.0),
+        "detect_p": Key(float, 1.0e-6, "detection: Poisson probability of the 3x3-cell counts given the local "
+                        "background below this", lo=1e-30, hi=0.5),
+        "detect_min_counts": Key(int, 5, "detection: at least this many counts in the 3x3 cells", lo=1, hi=1_000_000),
+        "detect_min_ratio": Key(float, 4.0, "detection: counts at least this many times the local background "
+                                "(keeps the smooth cluster core unmasked)", lo=1.0, hi=1e6),
+        "annulus_factor": Key(float, 3.0, "fill: the local background is the mean of the annulus r..factor*r "
+                              "around a source", lo=1.1, hi=100.0),
     },
 }
 
@@ -38,5 +53,5 @@ def _field(cfg: dict) -> str | None:
 RULES = (_band, _field)
 
 # The config values the stamps are made with: recorded on `stamps/`, checked by `train` and `evaluate`
-# (block_events only bounds a worker's memory).
-SETTINGS = {"stamps": ("emin_kev", "emax_kev", "npix", "fov_arcmin", "n_folds")}
+# (block_events only bounds a worker's memory); `masking` whole (what `xraymass predict` must apply too).
+SETTINGS = {"stamps": ("emin_kev", "emax_kev", "npix", "fov_arcmin", "n_folds"), "masking": None}

@@ -51,8 +51,12 @@ def event_layout(group: zarr.Group, where: str) -> dict:
 
 
 def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, emax_kev: float, npix: int,
-                  fov_arcmin: float, block_events: int) -> tuple[int, list[int], int]:
+                  fov_arcmin: float, block_events: int, masking: dict | None = None,
+                  run_seed: int = 0) -> tuple[int, list[int], int]:
     """Bin, augment and write the stamps of one cluster (row `cluster` of the catalogue).
+
+    With `masking` (the config section) of a method other than 'none', point sources are masked
+    (xraymass.stamps.masking), each projection's fill seeded by (run_seed, halo id, projection).
 
     The events are checked against the mocks' record as they are read (StoreError naming the array
     when a chunk is missing or damaged; then nothing is written). Returns (cluster, counts per
@@ -65,7 +69,14 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
     width = fov_arcmin * 60.0 / layout["pixel_arcsec"]  # the stamp's field in detector pixels
     field = Field.centred(layout["centre_pix"], width, npix)
     readers = [Reader(group[name], f"{where}/{name}") for name in EVENT_ARRAYS]
-    images = bin_projections(*readers, layout["offsets"], field, emin_kev, emax_kev, block_events)
+    if masking is not None and masking["method"] != "none":  # point-source masking (xraymass.stamps.masking)
+        from .masking import fill_seed, masked_projections
+
+        seeds = [fill_seed(run_seed, halo_id, p) for p in range(len(layout["projections"]))]
+        images = masked_projections(*readers, layout["offsets"], field, emin_kev, emax_kev, layout["pixel_arcsec"],
+                                    masking, seeds)
+    else:
+        images = bin_projections(*readers, layout["offsets"], field, emin_kev, emax_kev, block_events)
     for reader in readers:
         reader.finish()
     stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])

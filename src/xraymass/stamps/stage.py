@@ -49,7 +49,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     halo_ids, log_m500c = read_catalogue(root, cfg.store_path)
     events = check_events(root, halo_ids, cfg.stamps, cfg.store_path)
     check_settings(root[EVENTS], cfg, MOCKS_SETTINGS, f"{cfg.store_path}/{EVENTS}", "stamps")
-    stamps = prepare_stamps_group(root, halo_ids, log_m500c, events["projections"], cfg.stamps, cfg.store_path)
+    stamps = prepare_stamps_group(root, halo_ids, log_m500c, events["projections"], cfg.stamps, cfg.store_path,
+                                  cfg.masking)
     if is_complete(stamps):
         say(f"stamps/ is complete ({stamps['images'].shape[0]} images); nothing to do")
         return 0
@@ -58,7 +59,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     if len(todo):
         with dask_client(site.cfg.dask, site.directory) as client:
             stamp_clusters(client, cfg.store_path, stamps, halo_ids, todo,
-                           {**cfg.stamps, "block_events": cfg.stamps["block_events"] or site.cfg.resources["block_events"]})
+                           {**cfg.stamps, "block_events": cfg.stamps["block_events"] or site.cfg.resources["block_events"]},
+                           masking={"masking": cfg.masking, "run_seed": cfg.run["seed"]})
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
     finish(stamps, cfg, n_workers, events["physics_data"])
     return 0
@@ -102,15 +104,18 @@ def check_events(root, halo_ids: np.ndarray, stamps_cfg: dict, store_path: Path)
     return {"projections": projections, "physics_data": physics_data, "n_events": np.asarray(n_events)}
 
 
-def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dict, store_path: Path):
+def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dict, store_path: Path,
+                         masking_cfg: dict | None = None):
     """The stamps/ group, created (or recreated when incomplete and laid out differently), labels written."""
     per_cluster = N_TRANSFORMS * len(projections)
     wanted = {key: stamps_cfg[key] for key in LAYOUT_KEYS if key in stamps_cfg}
     wanted.update(projections=list(projections), n_clusters=len(halo_ids))
+    # point-source masking is part of the layout when on (stamps without it record no `masking` attribute)
+    wanted["masking"] = masking_cfg if masking_cfg and masking_cfg["method"] != "none" else None
     labels = image_labels(halo_ids, log_m500c, len(projections), stamps_cfg["n_folds"])
     if STAMPS in root:
         stamps = root[STAMPS]
-        same = ({k: stamps.attrs.get(k) for k in LAYOUT_KEYS} == wanted and "halo_id" in stamps
+        same = ({k: stamps.attrs.get(k) for k in (*LAYOUT_KEYS, "masking")} == wanted and "halo_id" in stamps
                 and np.array_equal(stamps["halo_id"][::per_cluster], halo_ids))
         if is_complete(stamps):
             if not same:
@@ -121,9 +126,10 @@ def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dic
             write_labels(stamps, labels)
             return stamps
         say("stamps/ is incomplete and laid out for other settings: starting it again")
-    stamps = create_stamps_group(root, len(halo_ids), per_cluster, stamps_cfg["npix"], wanted)
+    stamps = create_stamps_group(root, len(halo_ids), per_cluster, stamps_cfg["npix"],
+                                 {k: v for k, v in wanted.items() if v is not None or k != "masking"})
     write_labels(stamps, labels)
-    record_settings(stamps, _Sections(stamps_cfg), SETTINGS)
+    record_settings(stamps, _Sections(stamps_cfg, masking_cfg), SETTINGS)
     return stamps
 
 
@@ -172,8 +178,9 @@ def clusters_to_do(stamps, n_events: np.ndarray) -> np.ndarray:
 
 
 def stamp_clusters(client, store_path: Path, stamps, halo_ids: np.ndarray, todo: np.ndarray,
-                   stamps_cfg: dict) -> None:
-    """One task per cluster; the client records each finished cluster in cluster_done."""
+                   stamps_cfg: dict, masking: dict | None = None) -> None:
+    """One task per cluster; the client records each finished cluster in cluster_done.
+    `masking`: {"masking": the config section, "run_seed": run.seed} (xraymass.stamps.masking), or None."""
     from distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
@@ -182,7 +189,7 @@ def stamp_clusters(client, store_path: Path, stamps, halo_ids: np.ndarray, todo:
 
     kernel = {key: stamps_cfg[key] for key in KERNEL_KEYS}
     path = str(Path(store_path).resolve())
-    futures = [client.submit(stamp_cluster, path, int(halo_ids[c]), int(c), **kernel, priority=-rank,
+    futures = [client.submit(stamp_cluster, path, int(halo_ids[c]), int(c), **kernel, **(masking or {}), priority=-rank,
                              key=f"stamps-{events_group_name(halo_ids[c]).split('/')[1]}", pure=False)
                for rank, c in enumerate(todo)]
     done, crcs = stamps["cluster_done"], stamps["images_crc32"]
@@ -218,10 +225,13 @@ def finish(stamps, cfg: Config, n_workers: int, physics_data) -> None:
 
 
 class _Sections:
-    """A stand-in for a Config holding only the stamps section (what record_settings reads)."""
+    """A stand-in for a Config holding only the stamps and masking sections (what record_settings reads)."""
 
-    def __init__(self, stamps_cfg: dict):
+    def __init__(self, stamps_cfg: dict, masking_cfg: dict | None = None):
         self.stamps = stamps_cfg
+        # unmasked stamps record only the method: the other masking keys do not change them
+        on = masking_cfg is not None and masking_cfg["method"] != "none"
+        self.masking = masking_cfg if on else {"method": "none"}
 
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
