@@ -205,3 +205,18 @@ def test_the_network_fits_every_stamp_size_the_paper_and_demo_use():
     assert feature_map_side(128, 3, 3, 2, "same") == 16
     assert feature_map_side(16, 3, 3, 2, "valid") == 0
     assert feature_map_side(8, 3, 3, 2, "same") == 1
+
+
+def test_a_section_unpickles_in_a_process_that_never_loaded_the_config():
+    """Sections travel to Dask workers and MPI ranks: pickled by name and values, rebuilt anywhere."""
+    import pickle
+    import subprocess
+    import sys
+
+    cfg = load_config(REPO / "pipeline" / "demo.yaml")
+    code = ("import pickle, sys; s = pickle.loads(sys.stdin.buffer.read()); "
+            "print(type(s).__name__, s.npix, s['n_folds'], sorted(s) == sorted(s.to_dict()))")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(cfg.stamps), capture_output=True)
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split() == ["StampsSection", str(cfg.stamps.npix), str(cfg.stamps.n_folds), "True"]
+    assert pickle.loads(pickle.dumps(cfg.stamps)) == cfg.stamps

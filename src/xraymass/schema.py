@@ -117,6 +117,20 @@ class Section(Mapping):
         """The section's values as a plain dict (a deep copy)."""
         return copy.deepcopy({key: getattr(self, key) for key in self})
 
+    def __reduce__(self):
+        """Pickled by name and values, so that a process that never loaded this config (a Dask worker, another
+        MPI rank) rebuilds it."""
+        return _unpickle_section, (type(self).__name__, self.to_dict())
+
+
+def _unpickle_section(class_name: str, values: dict[str, Any]) -> Section:
+    """A section rebuilt from its pickled name and values (its schema's class when this process has it)."""
+    cls = globals().get(class_name)
+    if cls is None or not issubclass(cls, Section) or list(cls.__dataclass_fields__) != list(values):
+        cls = make_dataclass(class_name, [(k, Any) for k in values], bases=(Section,), frozen=True, eq=False)
+        cls.__module__ = __name__
+    return cls(**values)
+
 
 _PY_TYPES = {bool: bool, int: int, float: float, str: str, list: list, dict: dict}
 
