@@ -1,6 +1,8 @@
 #!/bin/bash
 # Train cross-validation fold $SLURM_ARRAY_TASK_ID of the CNN, one Horovod rank per task (one task per GPU).
 #   sbatch --array=0-9 jobs/train_fold.sh [--set SECTION.KEY=VALUE ...]
+# With train.members = M networks per fold (an ensemble), task t trains fold t / M, member t % M:
+#   sbatch --array=0-$((10 * M - 1)) jobs/train_fold.sh
 # Resubmitting the same line resumes every unfinished fold from its last checkpoint; finished folds
 # are skipped. Before the time limit SLURM sends SIGUSR1 (xraymass submit scales the warning with the
 # stage's time limit: a tenth of it, 1 to 10 minutes); to the batch shell (B:) or to the step, it
@@ -20,12 +22,12 @@
 set -euo pipefail
 export XRAYMASS_HOME=${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR} XRAYMASS_STAGE=train
 source "$XRAYMASS_HOME/site_configs/${XRAYMASS_SITE:-local}/env.sh"
-fold=${SLURM_ARRAY_TASK_ID:?submit as an array job: sbatch --array=0-9 jobs/train_fold.sh}
+task=${SLURM_ARRAY_TASK_ID:?submit as an array job: sbatch --array=0-9 jobs/train_fold.sh}
 REQUEUE=75  # the training step's exit status when it stopped to be requeued (xraymass.train.stage)
 
 # the step runs in the background so that this shell can take SIGUSR1 and hand it on to the step
 set -f  # the launch words are never file patterns
-$XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m mpi4py -m xraymass train --fold "$fold" --config "${XRAYMASS_CONFIG:-pipeline/demo.yaml}" "$@" &
+$XRAYMASS_LAUNCH $XRAYMASS_EXEC python -m mpi4py -m xraymass train --task "$task" --config "${XRAYMASS_CONFIG:-pipeline/demo.yaml}" "$@" &
 step=$!
 trap 'echo "[train_fold.sh] SIGUSR1: passed on to the training step"; kill -USR1 "$step" 2>/dev/null || true' USR1
 status=0

@@ -99,20 +99,24 @@ def run_key(cfg: Config) -> str:
 
 def plan_chain(cfg: Config, from_stage: str | None = None) -> list[Step]:
     """The stages to submit, in order: from `from_stage`, or from the first unfinished one."""
-    n_folds = cfg.stamps["n_folds"]
+    n_folds, members = cfg.stamps["n_folds"], cfg.train["members"]
+    all_tasks = list(range(n_folds * members))  # task t: fold t // members, member t % members
     if from_stage is not None:
-        start, missing_folds = STAGES.index(from_stage), list(range(n_folds))
+        start, missing_tasks = STAGES.index(from_stage), all_tasks
     else:
-        done, missing_folds = completed_stages(cfg, n_folds)
+        done, missing_tasks = completed_stages(cfg, n_folds, members)
         start = next((i for i, stage in enumerate(STAGES) if stage not in done), len(STAGES))
         if start != STAGES.index("train"):
-            missing_folds = list(range(n_folds))
-    return [Step(stage, array_spec(missing_folds) if stage == "train" else "") for stage in STAGES[start:]]
+            missing_tasks = all_tasks
+    return [Step(stage, array_spec(missing_tasks) if stage == "train" else "") for stage in STAGES[start:]]
 
 
-def completed_stages(cfg: Config, n_folds: int) -> tuple[set[str], list[int]]:
-    """(stages whose outputs are complete, folds without complete predictions)."""
-    all_folds = list(range(n_folds))
+def completed_stages(cfg: Config, n_folds: int, members: int = 1) -> tuple[set[str], list[int]]:
+    """(stages whose outputs are complete, array tasks (fold x member, train/members.py) without complete
+    predictions; with one member, the folds)."""
+    from ..train.members import array_task, member_group
+
+    all_folds = list(range(n_folds * members))
     if not (cfg.store_path / "zarr.json").is_file():
         return set(), all_folds
     root = open_store(cfg.store_path, "r")
@@ -124,7 +128,8 @@ def completed_stages(cfg: Config, n_folds: int) -> tuple[set[str], list[int]]:
             done.add("mocks")
     if _complete(root, "stamps"):
         done.add("stamps")
-    missing = [k for k in all_folds if not _complete(root, f"predictions/fold_{k:02d}")]
+    missing = [array_task(k, m, members) for k in range(n_folds) for m in range(members)
+               if not _complete(root, "/".join(member_group(k, m)))]
     if not missing:
         done.add("train")
     if (cfg.run_dir / EVALUATED).is_file():

@@ -8,7 +8,8 @@ epoch of lowest validation loss within `patience` epochs of the first eligible o
 fallback). The kept epoch's checkpoint is pinned (never pruned) and its weights are restored
 before the test predictions, so the saved model and the predictions are the kept epoch's.
 
-Determinism: the weights are initialised from a seed of (run.seed, train.seed, fold); epoch e's
+Determinism: the weights are initialised from a seed of (run.seed, train.seed, fold), and for ensemble
+member m >= 1 of (that seed, m) (members.py); epoch e's
 cluster order, shuffle buffer and dropout masks come from (that seed, e) alone; with
 `train.deterministic` TensorFlow's op determinism is on. A checkpoint holds the weights, the Adam
 state (moments and step count), the epoch and the history, so training resumed after epoch e
@@ -45,6 +46,7 @@ class FitResult:
     rule: str = "paper"
     interrupted: bool = False
     resumed_from: int = 0
+    seed: int | None = None  # the fold's (member's) seed of weights, order and dropout
     predict: object = field(default=None, repr=False)
 
 
@@ -83,10 +85,12 @@ def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fol
                run_seed: int, stop: StopRequest, *, learning_rate: float, batch_size: int, max_epochs: int,
                max_abs_delta: float, max_abs_median: float, min_slope: float, slope_fit: str, rule: str,
                patience: int, min_span: float, shuffle_buffer: int, scale_lr_with_ranks: bool, seed: int,
-               deterministic: bool, checkpoints_kept: int) -> FitResult:
+               deterministic: bool, checkpoints_kept: int, member: int = 0) -> FitResult:
     import tensorflow as tf
 
-    base = fold_seed(run_seed, seed, split.fold)
+    from .members import member_seed
+
+    base = member_seed(fold_seed(run_seed, seed, split.fold), member)
     set_determinism(base, deterministic)
     local_batch, lr = per_rank_batch_and_lr(batch_size, learning_rate, workers, scale_lr_with_ranks)
     if data.steps_per_epoch(len(split.train), stamps.block, local_batch, workers) == 0:
@@ -101,7 +105,7 @@ def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: Workers, fol
     def predict(blocks):
         return predict_rows(predict_step, stamps, blocks, local_batch, workers)
 
-    result = FitResult(model, history, resumed_from=len(history), predict=predict, rule=rule)
+    result = FitResult(model, history, resumed_from=len(history), predict=predict, rule=rule, seed=base)
     tb = tf.summary.create_file_writer(str(fold_dir / "tb")) if workers.is_root else None
     progress = Progress("train", max_epochs, enabled=workers.is_root, unit="epoch")
     progress.update(len(history))

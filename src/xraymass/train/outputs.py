@@ -2,6 +2,9 @@
 
 <run_dir>/train/fold_KK/: model.keras (the kept model), history.csv, tb/, checkpoints/,
 predictions.csv, train.config.yaml; store: predictions/fold_KK (docs/store.md), `complete` last.
+Its `validation/` subgroup holds the kept model's predictions on the validation fold (what the
+uncertainty calibration reads). Ensemble members m >= 1 (`train.members`, members.py) write the same
+to train/fold_KK_mMM/ and ensemble/fold_KK_mMM.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from ..errors import StoreError
 from ..provenance import provenance
 from ..store import atomic_path, consolidate, file_sha256, is_complete, mark_complete, open_store, write_array, write_text_atomic
 from .data import FoldSplit, Stamps
+from .members import PAPER_GROUP, member_group
 
 PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
 
@@ -22,12 +26,12 @@ def fold_name(fold: int) -> str:
     return f"fold_{fold:02d}"
 
 
-def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
-    """The store's `predictions/` group: None if absent (mode 'r'), created if absent (mode 'a')."""
+def predictions_group(store_path: Path, mode: str, parent: str = PAPER_GROUP) -> zarr.Group | None:
+    """The store's `predictions/` (or `ensemble/`) group: None if absent (mode 'r'), created if absent (mode 'a')."""
     root = open_store(store_path, "r" if mode == "r" else "r+")
     if mode == "r":
-        return root["predictions"] if "predictions" in root else None
-    return root.require_group("predictions")
+        return root[parent] if parent in root else None
+    return root.require_group(parent)
 
 
 def stamps_physics_data(store_path: Path):
@@ -42,16 +46,17 @@ def stamps_physics_data(store_path: Path):
     return (root["stamps"].attrs.get("provenance") or {}).get("physics_data")
 
 
-def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
-    """True when the fold's predictions are complete and its model.keras is the one they were made with
-    (StoreError when model.keras is there but differs: corrupt, or another fold's or run's)."""
-    parent = predictions_group(store_path, "r")
-    if parent is None or fold_name(fold) not in parent:
+def fold_is_complete(store_path: Path, fold_dir: Path, fold: int, member: int = 0) -> bool:
+    """True when the fold's (member's) predictions are complete and its model.keras is the one they were made
+    with (StoreError when model.keras is there but differs: corrupt, or another fold's or run's)."""
+    parent_name, name = member_group(fold, member)
+    parent = predictions_group(store_path, "r", parent_name)
+    if parent is None or name not in parent:
         return False
-    group = parent[fold_name(fold)]
+    group = parent[name]
     if not is_complete(group) or not (fold_dir / "model.keras").is_file():
         return False
-    check_model(fold_dir / "model.keras", group, f"{store_path}/predictions/{fold_name(fold)}")
+    check_model(fold_dir / "model.keras", group, f"{store_path}/{parent_name}/{name}")
     return True
 
 
@@ -88,18 +93,25 @@ def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
 
 
 def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
-                            converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None) -> None:
-    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last."""
-    parent = predictions_group(store_path, "a")
-    name = fold_name(split.fold)
+                            converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None,
+                            validation: dict[str, np.ndarray] | None = None, member: int = 0, seed: int | None = None) -> None:
+    """predictions/fold_KK (ensemble/fold_KK_mMM for member m >= 1): the test predictions and, in `validation/`,
+    the validation fold's; rewritten whole (an unfinished one is replaced), `complete` written last."""
+    parent_name, name = member_group(split.fold, member)
+    parent = predictions_group(store_path, "a", parent_name)
     if name in parent:
         del parent[name]
     group = parent.create_group(name)
     for column in PREDICTION_COLUMNS:
         write_array(group, column, table[column], chunks=(max(1, len(table[column])),))
+    if validation is not None:
+        sub = group.create_group("validation")
+        for column in PREDICTION_COLUMNS:
+            write_array(sub, column, validation[column], chunks=(max(1, len(validation[column])),))
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
                         "converged": bool(converged), "rule": rule, "model_sha256": model_sha256,
+                        "member": int(member), "seed": None if seed is None else int(seed),
                         "provenance": provenance("train", ranks, stamps_physics_data(store_path))})
     mark_complete(group)
     index_predictions(store_path)
@@ -128,11 +140,15 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
     if "predictions" not in root:
         return "not run", []
     problems, n_complete = [], 0
-    folds = sorted(root["predictions"].groups())
-    for name, group in folds:
-        where = f"{store_path}/predictions/{name}"
+    folds = [("predictions", name, group) for name, group in sorted(root["predictions"].groups())]
+    if "ensemble" in root:
+        folds += [("ensemble", name, group) for name, group in sorted(root["ensemble"].groups())]
+    for parent, name, group in folds:
+        where = f"{store_path}/{parent}/{name}"
         if not is_complete(group):
-            problems.append(f"{where}: not complete (run `xraymass train --fold {name[-2:].lstrip('0') or 0}` again)")
+            fold, _, member = name[len("fold_"):].partition("_m")
+            again = f"--fold {int(fold)}" + (f" --member {int(member)}" if member else "")
+            problems.append(f"{where}: not complete (run `xraymass train {again}` again)")
             continue
         n_complete += 1
         for column in PREDICTION_COLUMNS:
@@ -151,4 +167,6 @@ def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]
                 check_model(fold_dir / "model.keras", group, where)
             except StoreError as err:
                 problems.append(str(err))
-    return f"{n_complete} of {len(folds)} folds complete", problems
+    n_members = sum(1 for parent, _, _ in folds if parent == "ensemble")
+    extra = f" (with {n_members} ensemble members)" if n_members else ""
+    return f"{n_complete} of {len(folds)} folds complete{extra}", problems
