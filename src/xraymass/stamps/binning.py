@@ -99,6 +99,24 @@ def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: fl
     return images
 
 
+def bin_projections_bands(x, y, energy, offsets: list[int], field: Field, bands: list, block_events: int) -> np.ndarray:
+    """As bin_projections, one image per projection and band ([P, C, npix, npix] int64; bands [[emin, emax], ...]
+    keV), reading each stored chunk once for all bands. A band is emin <= E < emax, the last one emin <= E <= emax
+    (as the single band): an event on a shared edge is counted once, in the upper band."""
+    images = np.zeros((len(offsets) - 1, len(bands), field.npix, field.npix), np.int64)
+    bands = [(float(lo), float(hi) if c == len(bands) - 1 else float(np.nextafter(hi, -np.inf)))
+             for c, (lo, hi) in enumerate(bands)]
+    for lo, hi in read_blocks(x, offsets[0], offsets[-1], block_events):
+        xb, yb, eb = np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
+        for p in range(len(offsets) - 1):
+            a, b = max(offsets[p], lo), min(offsets[p + 1], hi)
+            if a < b:
+                for c, (emin_kev, emax_kev) in enumerate(bands):
+                    bin_events(xb[a - lo:b - lo], yb[a - lo:b - lo], eb[a - lo:b - lo], field, float(emin_kev),
+                               float(emax_kev), out=images[p, c])
+    return images
+
+
 def read_blocks(array, start: int, stop: int, block_events: int) -> list[tuple[int, int]]:
     """Row ranges covering start:stop, at most `block_events` rows each, cut at the array's chunk
     boundaries so that no chunk is decoded twice. A chunk longer than block_events is read whole:

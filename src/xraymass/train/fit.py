@@ -147,8 +147,8 @@ def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: d
 
     label_mean = float(np.mean(stamps.log_m500c[stamps.rows(split.train)]))
     bias = label_mean if model_cfg.pop("output_bias") == "label_mean" else 0.0
-    model = build_model(stamps.npix, output_bias=bias, seed=seed, **model_cfg)
-    model(tf.zeros((1, stamps.npix, stamps.npix, 1)), training=True)  # creates the dropout generators
+    model = build_model(stamps.npix, output_bias=bias, seed=seed, channels=stamps.channels, **model_cfg)
+    model(tf.zeros((1, stamps.npix, stamps.npix, stamps.channels)), training=True)  # creates the dropout generators
     optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(model.trainable_variables)
     return model, optimizer

@@ -41,13 +41,15 @@ class CountScaling(tf_keras.layers.Layer):
 
 def build_model(npix: int, filters: list[int], kernel_size: int, pool_size: int, dense: list[int],
                 dropout: float, padding: str, input_scaling: str, output_bias: float = 0.0,
-                seed: int | None = None) -> tf_keras.Sequential:
-    """The paper's network on npix x npix single-band count stamps; output: log10(M500c / Msun).
+                seed: int | None = None, channels: int = 1) -> tf_keras.Sequential:
+    """The paper's network on npix x npix count stamps; output: log10(M500c / Msun).
 
     output_bias: the initial bias of the output unit (the stage passes the mean training label
     or zero, per `model.output_bias`). seed: seeds the dropout layers' random streams.
+    channels: energy bands per stamp (1: the paper's single band; `stamps.bands` gives more, and
+    only the first convolution's weights grow: 9 x (channels - 1) x filters[0] more parameters).
     """
-    layers = [tf_keras.Input(shape=(npix, npix, 1), name="counts"), CountScaling(input_scaling, name="scaling")]
+    layers = [tf_keras.Input(shape=(npix, npix, channels), name="counts"), CountScaling(input_scaling, name="scaling")]
     for i, n in enumerate(filters):
         layers += [tf_keras.layers.Conv2D(n, kernel_size, padding=padding, activation="relu", name=f"conv{i + 1}"),
                    tf_keras.layers.MaxPooling2D(pool_size, name=f"pool{i + 1}")]
