@@ -143,7 +143,7 @@ def test_science_yaml_is_the_demo_at_the_papers_size():
     demo = load_config(DEMO).to_dict()
     science = load_config(REPO / "pipeline" / "science.yaml").to_dict()
     differ = {(s, k) for s in demo for k in demo[s] if demo[s][k] != science[s][k]}
-    assert differ == {("run", "name"), ("synthetic", "n_halos"), ("train", "max_epochs"), ("train", "members")}
+    assert differ == {("run", "name"), ("synthetic", "n_halos"), ("train", "max_epochs")}
     assert science["synthetic"]["n_halos"] == 329
 
 

@@ -43,10 +43,7 @@ def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
     with_uncertainty = options.pop("uncertainty")
     summary = evaluate(predictions, seed=cfg.run["seed"], **options)
     if with_uncertainty:
-        from .uncertainty import evaluate_uncertainty
-
-        summary["uncertainty"] = evaluate_uncertainty(cfg.store_path, n_folds, cfg.train["members"],
-                                                      options["n_bootstrap"], [cfg.run["seed"], BOOTSTRAP_STREAM, 99])
+        summary["uncertainty"] = uncertainty_part(cfg, n_folds, options["n_bootstrap"])
     summary["figures"] = write_figures(results_dir(cfg), predictions, summary, cfg.evaluate["fit_bin_width_dex"])
     physics_data = physics_data_of_predictions(predictions)
     summary["provenance"] = stage_provenance("evaluate", physics_data)
@@ -63,6 +60,23 @@ def run(cfg: Config, args: argparse.Namespace | None = None) -> int:
 
         interpret.run(cfg, args)
     return 0
+
+
+def uncertainty_part(cfg: Config, n_folds: int, n_bootstrap: int) -> dict:
+    """The calibrated per-cluster uncertainty (uncertainty.py), or {'not_done': why} when its inputs are not there
+    (members not trained, or folds trained before validation predictions were written): the paper's per-image
+    figures do not depend on it and are still reported."""
+    import sys
+
+    from ..errors import InputError
+    from .uncertainty import evaluate_uncertainty
+
+    try:
+        return evaluate_uncertainty(cfg.store_path, n_folds, cfg.train["members"], n_bootstrap,
+                                    [cfg.run["seed"], BOOTSTRAP_STREAM, 99])
+    except InputError as err:
+        print(f"evaluate: warning: uncertainty not evaluated: {err}", file=sys.stderr, flush=True)
+        return {"not_done": str(err)}
 
 
 def evaluate(predictions: Predictions, mass_subset: list[float], fit_bin_width_dex: float, n_bootstrap: int = 1000,
@@ -135,7 +149,7 @@ def print_summary(summary: dict) -> None:
         print(f"evaluate: per cluster (mean of views) n={fit['n']:4d}  MLE sigma={_num(fit['sigma'], '.4f')} dex "
               f"({_num(fit['sigma_percent'], '.1f')}%)" + (f" [95% {ci[0]:.4f}-{ci[1]:.4f}]" if ci else "")
               + f"  MLE mu={_num(fit['mu'], '+.4f')} dex  mean view sd={summary['per_cluster']['mean_view_sd_dex']:.4f} dex")
-    if "uncertainty" in summary:
+    if "test" in summary.get("uncertainty", {}):
         print_uncertainty("evaluate", summary["uncertainty"]["test"], summary["uncertainty"]["members"])
 
 

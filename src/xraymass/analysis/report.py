@@ -158,7 +158,9 @@ def _per_cluster_lines(ev: dict[str, Any]) -> list[str]:
                   f"{_f(fit['sigma'], 4)} dex [{_ci(fit.get('sigma_ci95'), 4)}] ({_f(fit['sigma_percent'], 1)}%), MLE mu "
                   f"{_f(fit['mu'], 4)} dex [{_ci(fit.get('mu_ci95'), 4)}]; per image: {_f(ev['fits']['all_folds']['sigma'], 4)} "
                   f"dex. Mean standard deviation of a cluster's views: {_f(pc['mean_view_sd_dex'], 4)} dex."]
-    if "uncertainty" in ev:
+    if "not_done" in ev.get("uncertainty", {}):
+        lines += ["", f"Calibrated uncertainty: not evaluated ({ev['uncertainty']['not_done']})."]
+    elif "uncertainty" in ev:
         u, t = ev["uncertainty"], ev["uncertainty"]["test"]
         lines += ["", f"Calibrated uncertainty ({u['method']}; {u['members']} member(s) per fold), "
                       f"{t['n_clusters']} test clusters, [95% cluster-bootstrap interval]:", "",
