@@ -124,3 +124,23 @@ def test_models_from_a_directory_without_a_trained_run(tmp_path):
     config = run_config(tmp_path / "other", tmp_path / "other.yaml")
     line = one_line_error(xraymass("evaluate", "--config", str(config), "--models-from", str(tmp_path / "nothing")))
     assert f"--models-from {tmp_path / 'nothing'}: no trained run there" in line
+
+
+@pytest.mark.parametrize("name, changed", [
+    ("shift-coolcore", {("synthetic", "cool_core_fraction")}),
+    ("shift-mergers", {("synthetic", "merger_fraction"), ("synthetic", "substructure_mean"),
+                       ("synthetic", "clumping_r500c"), ("synthetic", "cool_core_fraction")}),
+])
+def test_the_shift_populations_are_the_demo_but_for_their_commented_physics(name, changed):
+    from xraymass.config import load_config
+
+    demo = load_config(REPO / "pipeline" / "demo.yaml").to_dict()
+    shift = load_config(REPO / "pipeline" / f"{name}.yaml").to_dict()
+    differ = {(s, k) for s in demo for k in demo[s] if demo[s][k] != shift[s][k]}
+    assert differ == changed | {("run", "name"), ("run", "seed")}
+    text = (REPO / "pipeline" / f"{name}.yaml").read_text()
+    for section, key in differ:
+        line = next(line for line in text.splitlines() if line.strip().startswith(f"{key}:"))
+        assert "# demo: " in line or key == "name", line
+    # geometry and band set as the demo's: the demo's models apply to these stamps
+    assert shift["stamps"] == demo["stamps"]
