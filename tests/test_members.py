@@ -36,6 +36,10 @@ def test_the_stage_reads_the_task_from_slurm_or_its_arguments(monkeypatch):
     assert fold_to_train(4, members=2) == (4, 0) and fold_to_train(4, members=2, member=1) == (4, 1)
     with pytest.raises(InputError, match=r"--member 2 is out of range: train.members = 2"):
         fold_to_train(4, members=2, member=2)
+    with pytest.raises(InputError, match=r"--member 1 needs --fold K"):
+        fold_to_train(None, members=2, member=1)
+    with pytest.raises(InputError, match=r"array task 6 is out of range: 3 folds x 2 members are tasks 0-5"):
+        fold_to_train(None, members=2, task=6, n_folds=3)
 
 
 def dry_run_train(config) -> list[str]:

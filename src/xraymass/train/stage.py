@@ -36,7 +36,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     stamps = data.open_stamps(cfg.store_path)
     data.check_made_with(cfg.store_path, cfg, "train")
     fold, member = fold_to_train(args.fold, cfg.train["members"], getattr(args, "member", None),
-                                 getattr(args, "task", None))
+                                 getattr(args, "task", None), stamps.n_folds)
     split = data.select_fold(stamps, fold)
     fold_dir = cfg.run_dir / "train" / member_name(split.fold, member)
     what = f"fold {split.fold}" + (f" member {member}" if member else "")
@@ -59,7 +59,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def fold_to_train(fold: int | None, members: int = 1, member: int | None = None,
-                  task: int | None = None) -> tuple[int, int]:
+                  task: int | None = None, n_folds: int | None = None) -> tuple[int, int]:
     """(fold, member) to train: --fold K [--member M], else array task T (--task or $SLURM_ARRAY_TASK_ID) as
     fold T // members, member T % members (members.py)."""
     from .members import task_to_fold_member
@@ -68,12 +68,14 @@ def fold_to_train(fold: int | None, members: int = 1, member: int | None = None,
         raise InputError(f"--member {member} is out of range: train.members = {members} (members 0-{members - 1})")
     if fold is not None:
         return fold, member or 0
+    if member is not None:
+        raise InputError(f"--member {member} needs --fold K (or give the array task alone: --task T)")
     if task is None:
         env = os.environ.get("SLURM_ARRAY_TASK_ID", "")
         if not env.isdigit():
             raise InputError("which fold? give --fold K, or run as a SLURM array task (sbatch --array=0-9 jobs/train_fold.sh)")
         task = int(env)
-    return task_to_fold_member(task, members)
+    return task_to_fold_member(task, members, n_folds)
 
 
 def start(cfg: Config, fold_dir):
