@@ -56,3 +56,18 @@ def test_submit_plans_every_fold_x_member_and_only_the_unfinished_ones(write_con
     # member 0 of every fold done (predictions/fold_KK), members 1 not: the odd tasks
     make_store(config, folds=range(10))
     assert "--array=" + ",".join(str(2 * k + 1) for k in range(10)) in dry_run_train(config)
+
+
+def test_check_lists_the_ensemble_members_and_names_the_command_for_an_unfinished_one(tmp_path):
+    from test_uncertainty import write_run
+
+    from xraymass.store import open_store
+    from xraymass.train import outputs
+
+    store = tmp_path / "run" / "store.zarr"
+    write_run(store)
+    del open_store(store, "r+")["ensemble/fold_01_m01"].attrs["complete"]
+    summary, problems = outputs.check_outputs(open_store(store), store, tmp_path / "run")
+    assert summary == "5 of 6 folds complete (with 3 ensemble members)"
+    assert f"{store}/ensemble/fold_01_m01: not complete (run `xraymass train --fold 1 --member 1` again)" in problems
+    assert f"{tmp_path / 'run' / 'train' / 'fold_02_m01' / 'model.keras'}: missing" in problems
