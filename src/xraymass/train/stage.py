@@ -33,6 +33,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     from . import data, fit, outputs
     from .members import member_name
 
+    stop = fit.StopRequest().install()  # first: a SIGUSR1 during the checks below must not kill the step
     stamps = data.open_stamps(cfg.store_path)
     data.check_made_with(cfg.store_path, cfg, "train")
     fold, member = fold_to_train(args.fold, cfg.train["members"], getattr(args, "member", None),
@@ -44,7 +45,6 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         print(f"[train] {what}: complete, skipped", file=sys.stderr)
         return 0
     data.check_values(stamps, split)
-    stop = fit.StopRequest().install()
     workers = start(cfg, fold_dir)
     train_cfg = {k: v for k, v in cfg.train.items() if k != "members"}
     result = fit.train_fold(stamps, split, workers, fold_dir, cfg.model, cfg.run["seed"], stop, member=member, **train_cfg)
