@@ -34,7 +34,8 @@ def test_fold_x_member_array_requeues_a_member_resumes_it_and_completes(slurm, t
         job = proc.stdout.readline().split()[-1]
         member = run_dir / "train" / "fold_00_m01"
         wait_for(lambda: (member / "checkpoints" / "epoch-1.index").exists(), "fold 0 member 1's first checkpoint", proc, QUEUE_S)
-        subprocess.run(["scancel", "--signal=USR1", f"{job}_1"], env=env, check=True)
+        # scancel's status is not the check (it was seen to exit 229 with the signal delivered): the requeue is
+        subprocess.run(["scancel", "--signal=USR1", f"{job}_1"], env=env)
         wait_for(lambda: job_field(env, f"{job}_1", "Restarts") == "1", "the requeue", proc, 600)
         proc.wait(timeout=QUEUE_S)
     finally:
