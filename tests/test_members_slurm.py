@@ -2,8 +2,11 @@
 of one member, every task complete once; the same sbatch line again skips them all."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,6 +19,21 @@ from test_train_slurm import job_field, wait_for
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 EPOCHS, MEMBERS = 6, 2
 QUEUE_S = 3600  # the array may wait behind other work on a shared SLURM; a failed task ends the wait at once
+
+
+def training_step(config: Path, task: int) -> int:
+    """The pid of the `xraymass train` process of array task `task` run with `config` (the local SLURM runs
+    its tasks on this machine)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [w.decode(errors="replace") for w in argv]
+        if ("python" in Path(words[0]).name and "xraymass" in words and "train" in words and str(config) in words
+                and "--task" in words and words[words.index("--task") + 1:][:1] == [str(task)]):
+            return int(proc.name)
+    raise AssertionError(f"no training process of task {task} found")
 
 
 def test_fold_x_member_array_requeues_a_member_resumes_it_and_completes(slurm, tmp_path):
@@ -34,8 +52,9 @@ def test_fold_x_member_array_requeues_a_member_resumes_it_and_completes(slurm, t
         job = proc.stdout.readline().split()[-1]
         member = run_dir / "train" / "fold_00_m01"
         wait_for(lambda: (member / "checkpoints" / "epoch-1.index").exists(), "fold 0 member 1's first checkpoint", proc, QUEUE_S)
-        # scancel's status is not the check (it was seen to exit 229 with the signal delivered): the requeue is
-        subprocess.run(["scancel", "--signal=USR1", f"{job}_1"], env=env)
+        # what SLURM sends once before the time limit, sent now to the training step of task 1. Not through
+        # `scancel --signal`: on this SLURM it retries, and a retry can reach the requeued task as it starts
+        os.kill(training_step(config, task=1), signal.SIGUSR1)
         wait_for(lambda: job_field(env, f"{job}_1", "Restarts") == "1", "the requeue", proc, 600)
         proc.wait(timeout=QUEUE_S)
     finally:
