@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench science science-quick container-test slurm-start slurm-stop slurm-status
+.PHONY: setup test demo bench science science-quick science-multiband container-test slurm-start slurm-stop slurm-status
 
 setup:
 	bash containers/install.sh $(VENV)
@@ -21,6 +21,11 @@ science: setup
 
 science-quick: setup
 	$(PYTHON) benchmarks/science.py --config pipeline/science.yaml --quick
+
+# the science benchmark with three energy bands as channels (runs/science-multiband), against `make science`
+science-multiband: setup
+	$(PYTHON) benchmarks/science.py --config pipeline/science.yaml --tag multiband \
+	  --set 'stamps.bands=[[0.5, 1.2], [1.2, 2.0], [2.0, 7.0]]'
 
 bench: setup
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PYTHON) $$b; done

@@ -1,7 +1,8 @@
 """Science benchmark: the whole chain at the paper's population size, both stopping rules.
 
-    python benchmarks/science.py [--quick] [--config pipeline/science.yaml] [--ranks 2]
+    python benchmarks/science.py [--quick] [--config pipeline/science.yaml] [--ranks 2] [--set K=V --tag NAME]
     make science                     # the full benchmark (pipeline/science.yaml, runs/science)
+    make science-multiband           # the same with three energy bands as channels, runs/science-multiband
 
 Runs the `xraymass` stages one after the other on this machine (no SLURM): halos, mocks
 (`mpirun -np RANKS`, or one process with --ranks 1), stamps, train for each fold, evaluate with
@@ -23,6 +24,9 @@ runs on it as on the main run.
     <run>/benchmark.json                     stage times, kept epochs, the figures printed
 
 --quick: 30 clusters and 3 epochs in <run>-quick, to check the chain end to end in minutes.
+--set SECTION.KEY=VALUE (repeatable) with --tag NAME: every stage with those overrides, in <run>-NAME, to
+compare one switch against the benchmark (e.g. multi-band stamps against the single band); the two
+runs' benchmark.json hold the figures side by side.
 --measure: the costs the full run's time rests on, in <run>-measure: the halos stage at full size,
 the mocks stage on a sample of halos spread evenly in mass rank (wall time per halo with RANKS
 ranks), and one fold's training epochs on a stamps store of the full size (Poisson images of
@@ -55,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ranks", type=int, default=2, help="MPI ranks of the mocks stage (1: no mpirun)")
     parser.add_argument("--measure", type=int, default=0, metavar="N",
                         help="measure the costs instead: mocks on N halos, 3 training epochs (see above)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value in every stage (repeatable; needs --tag)")
+    parser.add_argument("--tag", default="", help="run directory <run>-TAG for a run with --set overrides")
     args = parser.parse_args(argv)
+    if bool(args.overrides) != bool(args.tag):
+        parser.error("--set and --tag go together: a changed run gets its own run directory")
     config = Path(args.config).resolve()
     os.chdir(REPO)  # run directories are relative to the repository, as for the stages
     if args.measure:
@@ -66,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = dict(QUICK) if args.quick else {}
     if args.quick:
         run_dir = run_dir.with_name(run_dir.name + "-quick")
+    if args.tag:
+        run_dir = run_dir.with_name(f"{run_dir.name}-{args.tag}")
+        sets.update(dict(item.split("=", 1) for item in args.overrides))
     sets["run.directory"] = str(run_dir)
     n_folds = int(data["stamps"]["n_folds"])
     if data["train"].get("rule") != "patience":
@@ -89,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     stage("halos")
     stage("mocks", launcher=mpirun(args.ranks))
     stage("stamps")
-    for fold in range(n_folds):
-        stage("train", "--fold", str(fold))
+    members = int(yaml.safe_load(sets.get("train.members", "null")) or data["train"].get("members", 1))
+    for task in range(n_folds * members):  # task t: fold t // members, member t % members (member 0 = the fold)
+        stage("train", "--task", str(task))
     stage("evaluate", "--with-baseline")
 
     share_upstream(run_dir, paper_dir)

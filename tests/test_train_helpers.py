@@ -16,8 +16,9 @@ PER_CLUSTER = 24  # 3 projections x 8 dihedral transforms
 
 
 def write_stamps_store(store_path: Path, n_clusters: int = 20, npix: int = 32, n_folds: int = 10,
-                       seed: int = 1, folds: np.ndarray | None = None) -> np.ndarray:
-    """Write a complete, consolidated stamps group; return the per-cluster labels."""
+                       seed: int = 1, folds: np.ndarray | None = None, bands: list | None = None) -> np.ndarray:
+    """Write a complete, consolidated stamps group; return the per-cluster labels. `bands` ([[emin, emax], ...]
+    keV): multi-band stamps [N, npix, npix, len(bands)], channel c holding a share of the counts."""
     rng = np.random.default_rng(seed)
     labels = np.sort(rng.uniform(13.6, 15.0, n_clusters))
     cluster_fold = assign_folds(labels, n_folds) if folds is None else np.asarray(folds, np.int8)
@@ -32,9 +33,12 @@ def write_stamps_store(store_path: Path, n_clusters: int = 20, npix: int = 32, n
             rr = (xx - shift[0]) ** 2 + (yy - shift[1]) ** 2 if i % 3 else r2
             images[c * PER_CLUSTER + i] = rng.poisson(peak / (1 + rr / core**2) ** 1.5 + 0.2)
     n = len(images)
+    if bands:
+        shares = np.linspace(1.0, 2.0, len(bands)) / np.linspace(1.0, 2.0, len(bands)).sum()
+        images = np.stack([rng.binomial(images, share) for share in shares], axis=-1).astype(np.int32)
     root = open_store(store_path, "a")
     stamps = root.create_group("stamps", overwrite=True)
-    write_array(stamps, "images", images, per_chunk=True, chunks=(PER_CLUSTER, npix, npix))
+    write_array(stamps, "images", images, per_chunk=True, chunks=(PER_CLUSTER, *images.shape[1:]))
     columns = {"log_m500c": np.repeat(labels, PER_CLUSTER).astype(np.float32),
                "halo_id": np.repeat(np.arange(n_clusters) * 7 + 3, PER_CLUSTER).astype(np.int64),
                "projection": np.tile(np.repeat(np.arange(3), 8), n_clusters).astype(np.int8),
@@ -44,6 +48,8 @@ def write_stamps_store(store_path: Path, n_clusters: int = 20, npix: int = 32, n
         write_array(stamps, name, values, chunks=(n,))
     write_array(stamps, "cluster_done", np.ones(n_clusters, bool), chunks=(n_clusters,))
     stamps.attrs.update({"n_folds": n_folds, "emin_kev": 0.5, "emax_kev": 7.0, "npix": npix, "fov_arcmin": 20.0})
+    if bands:
+        stamps.attrs["bands"] = [list(map(float, b)) for b in bands]
     mark_complete(stamps)
     consolidate(store_path)
     return labels

@@ -26,6 +26,7 @@ HALOS = "halos"
 EVENTS = "events"
 STAMPS = "stamps"
 PREDICTIONS = "predictions"
+ENSEMBLE = "ensemble"  # ensemble members 1.. of every fold (member 0 is predictions/; xraymass.train.members)
 TRAIN_DIR = "train"
 RESULTS_DIR = "results"
 MODEL_FILE = "model.keras"
@@ -115,6 +116,22 @@ def missing_folds(root, n_folds: int) -> list[int]:
     return [k for k in range(n_folds) if not group_complete(root, predictions_group(k))]
 
 
+def member_name(fold: int, member: int = 0) -> str:
+    """A fold's name for member 0 (the paper's network), ``fold_KK_mMM`` for ensemble member MM >= 1."""
+    return fold_name(fold) if int(member) == 0 else f"{fold_name(fold)}_m{int(member):02d}"
+
+
+def member_group(fold: int, member: int = 0) -> str:
+    """Path of a member's predictions: ``predictions/fold_KK`` (member 0), ``ensemble/fold_KK_mMM``."""
+    return f"{PREDICTIONS if int(member) == 0 else ENSEMBLE}/{member_name(fold, member)}"
+
+
+def missing_tasks(root, n_folds: int, members: int = 1) -> list[int]:
+    """The train array's tasks (t = fold x members + member) without complete predictions."""
+    return [k * members + m for k in range(n_folds) for m in range(members)
+            if not group_complete(root, member_group(k, m))]
+
+
 def evaluated(run_dir: str | Path) -> bool:
     """Whether the evaluate stage wrote its part, ``results/evaluate.json``."""
     return (Path(run_dir) / EVALUATED).is_file()
@@ -138,8 +155,8 @@ def stamps_done(root, cfg) -> bool:
 
 
 def train_done(root, cfg) -> bool:
-    """The train stage is done: every fold of stamps.n_folds has complete predictions."""
-    return not missing_folds(root, cfg.stamps["n_folds"])
+    """The train stage is done: every fold of stamps.n_folds, and every ensemble member, has complete predictions."""
+    return not missing_tasks(root, cfg.stamps["n_folds"], cfg.train["members"])
 
 
 def evaluate_done(root, cfg) -> bool:

@@ -6,6 +6,7 @@ SECTIONS = {
         "mass_subset": Key(list, [14.0, 14.5], "log10(M500c) range of the subset reported apart", item=float, length=2, lo=10.0, hi=16.5),
         "fit_bin_width_dex": Key(float, 0.01, "histogram bin of delta for the paper's histogram fit (also the baseline's); widened for small samples, the width used is reported per sample", lo=1e-4, hi=1.0),
         "n_bootstrap": Key(int, 1000, "bootstrap resamples of clusters for the 95% intervals of sigma, mu and the CNN/L_X ratio (also the baseline's)", lo=0, hi=1_000_000),
+        "uncertainty": Key(bool, False, "per-cluster predictive distributions (members' and views' spread, calibrated on each fold's validation clusters): coverage of 68%/95% intervals, width, NLL, CRPS (docs/results.md)"),
     },
     "baseline": {
         "r_inner_r500c": Key(float, 0.15, "inner radius of the core-excised aperture", lo=0.0, hi=5.0),

@@ -43,7 +43,7 @@ def save(fig, directory: Path, stem: str) -> list[str]:
 
 
 def draw_figure3(log_true: np.ndarray, log_pred: np.ndarray, halo_id: np.ndarray,
-            sigma_percent: float, mu: float) -> "Figure":
+            sigma_percent: float, mu: float, cluster_sigma_percent: float | None = None) -> "Figure":
     """Predicted against true log M500c, all folds: a cluster's views form a vertical stream."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 5.6))
@@ -53,6 +53,10 @@ def draw_figure3(log_true: np.ndarray, log_pred: np.ndarray, halo_id: np.ndarray
     med_true = np.array([np.median(log_true[inverse == i]) for i in range(len(ids))])
     med_pred = np.array([np.median(log_pred[inverse == i]) for i in range(len(ids))])
     ax.scatter(med_true, med_pred, s=14, color="black", marker="_", linewidths=1.2, label="median of a cluster")
+    if cluster_sigma_percent is not None:
+        mean_pred = np.bincount(inverse, np.asarray(log_pred, np.float64)) / np.bincount(inverse)
+        ax.scatter(med_true, mean_pred, s=10, color="tab:red", marker="o", facecolors="none", linewidths=0.8,
+                   label=f"mean of a cluster's views (scatter {cluster_sigma_percent:.1f}%)")
     lo = float(min(log_true.min(), log_pred.min())) - 0.05
     hi = float(max(log_true.max(), log_pred.max())) + 0.05
     ax.plot([lo, hi], [lo, hi], color="0.3", lw=1.0, ls="--", label="M_pred = M_true")

@@ -87,6 +87,9 @@ def choose_sample(store_path, n_clusters: int, figure5_clusters: list[int]) -> S
     if not layout.stamps_complete(root):
         raise StoreError(f"{store_path}/{layout.STAMPS}: the stamps are missing or not complete; run `xraymass stamps`")
     stamps = root[layout.STAMPS]
+    if stamps["images"].ndim != 3:
+        raise InputError(f"{store_path}/{layout.STAMPS}/images: {stamps['images'].shape[3]}-band stamps (stamps.bands); "
+                         "interpret (DeepDream on counts, Figures 5-6) works on single-band stamps only")
     verify_group(stamps, f"{store_path}/stamps")  # against the writer's records (xraymass.store)
     halo_id = np.asarray(stamps["halo_id"][...])
     first = np.flatnonzero((np.asarray(stamps["projection"][...]) == 0) & (np.asarray(stamps["augmentation"][...]) == 0))

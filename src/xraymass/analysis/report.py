@@ -142,9 +142,34 @@ def _evaluate_section(ev: dict[str, Any]) -> list[str]:
         lines += ["", f"Folds whose validation never met the stopping rule's criteria by train.max_epochs (the rule's "
                       f"fallback epoch was kept, docs/train.md): "
                       f"{', '.join(str(k) for k in unconverged)}."]
+    lines += _per_cluster_lines(ev)
     bands = ", ".join(f"{name} {a:g}-{b:g}%" for name, (a, b) in LITERATURE_BANDS_PERCENT.items())
     lines += ["", f"Literature (the paper's context): {bands}.", "",
               "Figures: `figure3_pred_vs_true.png`/`.pdf`, `figure4_delta_pdf.png`/`.pdf`.", ""]
+    return lines
+
+
+def _per_cluster_lines(ev: dict[str, Any]) -> list[str]:
+    """Beyond the paper: the per-cluster mass (mean of the views) and, when evaluated, its calibrated uncertainty."""
+    lines = []
+    if "per_cluster" in ev:
+        pc, fit = ev["per_cluster"], ev["per_cluster"]["fit"]
+        lines += ["", "### Per cluster (beyond the paper)", "",
+                  f"Mass of a cluster = mean of its views' log10 M (member 0). n = {fit['n']} clusters: MLE sigma "
+                  f"{_f(fit['sigma'], 4)} dex [{_ci(fit.get('sigma_ci95'), 4)}] ({_f(fit['sigma_percent'], 1)}%), MLE mu "
+                  f"{_f(fit['mu'], 4)} dex [{_ci(fit.get('mu_ci95'), 4)}]; per image: {_f(ev['fits']['all_folds']['sigma'], 4)} "
+                  f"dex. Mean standard deviation of a cluster's views: {_f(pc['mean_view_sd_dex'], 4)} dex."]
+    if "not_done" in ev.get("uncertainty", {}):
+        lines += ["", f"Calibrated uncertainty: not evaluated ({ev['uncertainty']['not_done']})."]
+    elif "uncertainty" in ev:
+        u, t = ev["uncertainty"], ev["uncertainty"]["test"]
+        lines += ["", f"Calibrated uncertainty ({u['method']}; {u['members']} member(s) per fold), "
+                      f"{t['n_clusters']} test clusters, [95% cluster-bootstrap interval]:", "",
+                  "| coverage 68% | coverage 95% | mean width 68% (dex) | mean width 95% (dex) | Gaussian NLL | CRPS (dex) |",
+                  "|---|---|---|---|---|---|",
+                  f"| {_f(t['coverage_68'])} [{_ci(t.get('coverage_68_ci95'))}] | {_f(t['coverage_95'])} "
+                  f"[{_ci(t.get('coverage_95_ci95'))}] | {_f(t['width_68_dex'], 4)} | {_f(t['width_95_dex'], 4)} "
+                  f"| {_f(t['nll'])} [{_ci(t.get('nll_ci95'))}] | {_f(t['crps_dex'], 4)} [{_ci(t.get('crps_dex_ci95'), 4)}] |"]
     return lines
 
 

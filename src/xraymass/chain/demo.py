@@ -146,6 +146,14 @@ def results_table(summary: dict) -> str:
                 label += f" ({evaluate['best_fold']})"
             rows.append((label, _f(fit.get("sigma"), ".3f"), _f(fit.get("sigma_percent"), ".1f"),
                          _f(fit.get("mu"), "+.3f"), paper[key]))
+    cluster = (evaluate.get("per_cluster") or {}).get("fit")
+    if cluster:
+        rows.append(("per cluster (mean of views)", _f(cluster.get("sigma"), ".3f"), _f(cluster.get("sigma_percent"), ".1f"),
+                     _f(cluster.get("mu"), "+.3f"), "(not in the paper)"))
+    test = (evaluate.get("uncertainty") or {}).get("test")
+    if test:
+        rows.append(("coverage of 68% / 95% intervals", f"{100 * test['coverage_68']:.0f}% / {100 * test['coverage_95']:.0f}%",
+                     "", "", f"width 95%: {test['width_95_dex']:.3f} dex, CRPS {test['crps_dex']:.4f} dex"))
     for level in summary.get("baseline", {}).get("levels", []):
         ratio = level.get("cnn_to_lx_ratio")
         rows.append((f"core-excised L_X, {100 * level['r500c_error']:g}% R500c error",

@@ -100,26 +100,27 @@ def run_key(cfg: Config) -> str:
 
 def plan_chain(cfg: Config, from_stage: str | None = None) -> list[Step]:
     """The stages to submit, in order: from `from_stage`, or from the first unfinished one."""
-    n_folds = cfg.stamps["n_folds"]
+    n_folds, members = cfg.stamps["n_folds"], cfg.train["members"]
+    all_tasks = list(range(n_folds * members))  # task t: fold t // members, member t % members
     if from_stage is not None:
-        start, missing_folds = STAGES.index(from_stage), list(range(n_folds))
+        start, missing_tasks = STAGES.index(from_stage), all_tasks
     else:
-        done, missing_folds = completed_stages(cfg, n_folds)
+        done, missing_tasks = completed_stages(cfg, n_folds, members)
         start = next((i for i, stage in enumerate(STAGES) if stage not in done), len(STAGES))
         if start == len(STAGES) or not stage_of(STAGES[start]).array:  # only an array resumes part-way
-            missing_folds = list(range(n_folds))
-    return [Step(stage, array_spec(missing_folds) if stage_of(stage).array else "") for stage in STAGES[start:]]
+            missing_tasks = all_tasks
+    return [Step(stage, array_spec(missing_tasks) if stage_of(stage).array else "") for stage in STAGES[start:]]
 
 
-def completed_stages(cfg: Config, n_folds: int) -> tuple[set[str], list[int]]:
-    """(stages whose outputs are complete, folds without complete predictions): each stage of the chain is
-    asked (xraymass.stages: Stage.is_complete)."""
-    all_folds = list(range(n_folds))
+def completed_stages(cfg: Config, n_folds: int, members: int = 1) -> tuple[set[str], list[int]]:
+    """(stages whose outputs are complete, array tasks (fold x member, xraymass.train.members) without complete
+    predictions; with one member, the folds): each stage of the chain is asked (xraymass.stages: Stage.is_complete)."""
+    all_tasks = list(range(n_folds * members))
     if not (cfg.store_path / "zarr.json").is_file():
-        return set(), all_folds
+        return set(), all_tasks
     root = open_store(cfg.store_path, "r")
     done = {s.name for s in chain() if s.is_complete(root, cfg)}
-    return done, layout.missing_folds(root, n_folds)
+    return done, layout.missing_tasks(root, n_folds, members)
 
 
 def array_spec(indices: list[int]) -> str:

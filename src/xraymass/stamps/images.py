@@ -13,7 +13,7 @@ import zarr
 from ..errors import InputError
 from ..layout import events_group
 from ..store import Reader, checksum, open_store, record_of
-from .binning import Field, bin_projections
+from .binning import Field, bin_projections, bin_projections_bands
 from .dihedral import all_transforms
 
 EVENT_ARRAYS = ("x", "y", "energy")
@@ -52,11 +52,14 @@ def event_layout(group: zarr.Group, where: str) -> dict:
 
 def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, emax_kev: float, npix: int,
                   fov_arcmin: float, block_events: int, masking: dict | None = None,
-                  run_seed: int = 0) -> tuple[int, list[int], int]:
+                  run_seed: int = 0, bands: list | None = None) -> tuple[int, list[int], int]:
     """Bin, augment and write the stamps of one cluster (row `cluster` of the catalogue).
 
     With `masking` (the config section) of a method other than 'none', point sources are masked
     (xraymass.stamps.masking), each projection's fill seeded by (run_seed, halo id, projection).
+    bands: [[emin, emax], ...] keV, one channel each (images [8P, npix, npix, C]); empty or None: the single
+    band emin_kev-emax_kev (images [8P, npix, npix], the paper's layout). Masking and bands do not combine
+    (a config rule refuses it).
 
     The events are checked against the mocks' record as they are read (StoreError naming the array
     when a chunk is missing or damaged; then nothing is written). Returns (cluster, counts per
@@ -75,12 +78,18 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
         seeds = [fill_seed(run_seed, halo_id, p) for p in range(len(layout["projections"]))]
         images = masked_projections(*readers, layout["offsets"], field, emin_kev, emax_kev, layout["pixel_arcsec"],
                                     masking, seeds)
+    elif bands:
+        images = bin_projections_bands(*readers, layout["offsets"], field, bands, block_events)  # [P, C, n, n]
     else:
         images = bin_projections(*readers, layout["offsets"], field, emin_kev, emax_kev, block_events)
     for reader in readers:
         reader.finish()
-    stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])
+    if bands:  # each channel through the same 8 transforms, channels last: [8P, n, n, C]
+        stamps = np.concatenate([np.moveaxis(np.stack([all_transforms(ch.astype(np.int32)) for ch in image]), 0, -1)
+                                 for image in images])
+    else:
+        stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])
     per_cluster = len(stamps)
     out = root["stamps/images"]
     out[cluster * per_cluster:(cluster + 1) * per_cluster] = stamps
-    return cluster, images.sum(axis=(1, 2)).tolist(), checksum(stamps)
+    return cluster, images.reshape(len(images), -1).sum(axis=1).tolist(), checksum(stamps)

@@ -1,4 +1,5 @@
-"""`xraymass stamps`: bin each cluster's events into 128x128 counts images, augment them by the 8
+"""`xraymass stamps`: bin each cluster's events into 128x128 counts images (one channel per energy band of
+`stamps.bands` when set), augment them by the 8
 symmetries of the square, and label them with log10(M500c), halo id, projection, augmentation and
 cross-validation fold (schema: docs/store.md, `stamps/`; user guide: docs/stamps.md).
 
@@ -28,7 +29,7 @@ from .folds import assign_folds
 from .images import event_layout, events_group_name
 from .workers import dask_client, say
 
-KERNEL_KEYS = ("emin_kev", "emax_kev", "npix", "fov_arcmin", "block_events")
+KERNEL_KEYS = ("emin_kev", "emax_kev", "npix", "fov_arcmin", "block_events", "bands")
 LAYOUT_KEYS = ("n_folds", "emin_kev", "emax_kev", "npix", "fov_arcmin", "projections", "n_clusters")
 
 
@@ -112,10 +113,13 @@ def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dic
     wanted.update(projections=list(projections), n_clusters=len(halo_ids))
     # point-source masking is part of the layout when on (stamps without it record no `masking` attribute)
     wanted["masking"] = masking_cfg if masking_cfg and masking_cfg["method"] != "none" else None
+    if stamps_cfg.get("bands"):  # multi-band: recorded; single band keeps the paper's attributes unchanged
+        wanted["bands"] = [list(map(float, band)) for band in stamps_cfg["bands"]]
     labels = image_labels(halo_ids, log_m500c, len(projections), stamps_cfg["n_folds"])
     if STAMPS in root:
         stamps = root[STAMPS]
-        same = ({k: stamps.attrs.get(k) for k in (*LAYOUT_KEYS, "masking")} == wanted and "halo_id" in stamps
+        keys = (*LAYOUT_KEYS, "masking", *(("bands",) if "bands" in wanted or "bands" in stamps.attrs else ()))
+        same = ({k: stamps.attrs.get(k) for k in keys} == wanted and "halo_id" in stamps
                 and np.array_equal(stamps["halo_id"][::per_cluster], halo_ids))
         if is_complete(stamps):
             if not same:
@@ -127,7 +131,8 @@ def prepare_stamps_group(root, halo_ids, log_m500c, projections, stamps_cfg: dic
             return stamps
         say("stamps/ is incomplete and laid out for other settings: starting it again")
     stamps = create_stamps_group(root, len(halo_ids), per_cluster, stamps_cfg["npix"],
-                                 {k: v for k, v in wanted.items() if v is not None or k != "masking"})
+                                 {k: v for k, v in wanted.items() if v is not None or k != "masking"},
+                                 len(stamps_cfg.get("bands") or []))
     write_labels(stamps, labels)
     record_settings(stamps, _Sections(stamps_cfg, masking_cfg), SETTINGS)
     return stamps
@@ -146,10 +151,12 @@ def image_labels(halo_ids, log_m500c, n_projections: int, n_folds: int) -> dict[
     }
 
 
-def create_stamps_group(root, n_clusters: int, per_cluster: int, npix: int, attrs: dict):
+def create_stamps_group(root, n_clusters: int, per_cluster: int, npix: int, attrs: dict, n_bands: int = 0):
+    """The empty stamps/ group: images [N, npix, npix] (single band), or [N, npix, npix, n_bands] (multi-band)."""
     stamps = root.create_group(STAMPS, overwrite=True)
     n_images = n_clusters * per_cluster
-    stamps.create_array("images", shape=(n_images, npix, npix), chunks=(per_cluster, npix, npix),
+    channels = (n_bands,) if n_bands else ()
+    stamps.create_array("images", shape=(n_images, npix, npix, *channels), chunks=(per_cluster, npix, npix, *channels),
                         dtype="int32", fill_value=0)
     for name, dtype in (("log_m500c", "float32"), ("halo_id", "int64"), ("projection", "int8"),
                         ("augmentation", "int8"), ("fold", "int8")):

@@ -44,6 +44,9 @@ SECTIONS = {
                                    "times the ranks (false: the single-GPU reproduction at any number of ranks)"),
         "seed": Key(int, 0, "training seed offset (combined with run.seed and the fold)", lo=0, hi=2**31 - 1),
         "deterministic": Key(bool, True, "TensorFlow op determinism: a resumed run repeats an uninterrupted one exactly"),
+        "members": Key(int, 1, "networks trained per fold, each from its own seed (an ensemble for the per-cluster "
+                       "uncertainty, docs/results.md); array task t trains fold t // members, member t % members; "
+                       "1 = the paper's single network", lo=1, hi=100),
         "checkpoints_kept": Key(int, 2, "latest per-epoch checkpoints kept in train/fold_KK/checkpoints "
                                 "(the kept epochs' checkpoints are also kept, under pinned/)", lo=1, hi=1000),
     },

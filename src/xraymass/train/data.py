@@ -39,6 +39,15 @@ class Stamps:
         return int(self.images.shape[1])
 
     @property
+    def channels(self) -> int:
+        """Energy bands per stamp: 1 for single-band images [N, npix, npix], C for [N, npix, npix, C]."""
+        return 1 if self.images.ndim == 3 else int(self.images.shape[3])
+
+    def as_input(self, block: np.ndarray) -> np.ndarray:
+        """A block of stored images as network input [n, npix, npix, channels] float32."""
+        return (block[..., None] if block.ndim == 3 else block).astype(np.float32)
+
+    @property
     def n_blocks(self) -> int:
         return len(self.log_m500c) // self.block
 
@@ -94,9 +103,9 @@ def open_stamps(store_path: Path) -> Stamps:
     record_of(images, f"{where}/images")
     n = images.shape[0]
     block = int(images.chunks[0])
-    if images.ndim != 3 or images.shape[1] != images.shape[2] or n == 0 or n % block:
+    if images.ndim not in (3, 4) or images.shape[1] != images.shape[2] or n == 0 or n % block:
         raise StoreError(f"{where}/images: shape {images.shape}, chunks {images.chunks}; expected [N,npix,npix] "
-                         "in chunks of one cluster's images")
+                         "(or [N,npix,npix,bands]) in chunks of one cluster's images")
     columns = {name: read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
                for name in ("log_m500c", "halo_id", "projection", "augmentation", "fold")}
     for name, col in columns.items():
@@ -176,11 +185,11 @@ def training_dataset(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, 
     def chunks():
         for b in order:
             rows = slice(b * stamps.block, (b + 1) * stamps.block)
-            yield stamps.read_block(int(b))[..., None].astype(np.float32), stamps.log_m500c[rows]
+            yield stamps.as_input(stamps.read_block(int(b))), stamps.log_m500c[rows]
 
     npix = stamps.npix
     ds = tf.data.Dataset.from_generator(chunks, output_signature=(
-        tf.TensorSpec((None, npix, npix, 1), tf.float32), tf.TensorSpec((None,), tf.float32)))
+        tf.TensorSpec((None, npix, npix, stamps.channels), tf.float32), tf.TensorSpec((None,), tf.float32)))
     ds = ds.unbatch().shuffle(shuffle_buffer, seed=s, reshuffle_each_iteration=False)
     ds = ds.batch(local_batch, drop_remainder=workers.size > 1).take(steps)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -195,9 +204,9 @@ def prediction_dataset(stamps: Stamps, blocks: np.ndarray, batch: int, workers: 
     def chunks():
         for b in mine:
             rows = np.arange(b * stamps.block, (b + 1) * stamps.block, dtype=np.int64)
-            yield stamps.read_block(int(b))[..., None].astype(np.float32), rows
+            yield stamps.as_input(stamps.read_block(int(b))), rows
 
     npix = stamps.npix
     ds = tf.data.Dataset.from_generator(chunks, output_signature=(
-        tf.TensorSpec((None, npix, npix, 1), tf.float32), tf.TensorSpec((None,), tf.int64)))
+        tf.TensorSpec((None, npix, npix, stamps.channels), tf.float32), tf.TensorSpec((None,), tf.int64)))
     return ds.unbatch().batch(batch).prefetch(tf.data.AUTOTUNE)

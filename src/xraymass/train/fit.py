@@ -8,7 +8,8 @@ epoch of lowest validation loss within `patience` epochs of the first eligible o
 fallback). The kept epoch's checkpoint is pinned (never pruned) and its weights are restored
 before the test predictions, so the saved model and the predictions are the kept epoch's.
 
-Determinism: the weights are initialised from a seed of (run.seed, train.seed, fold); epoch e's
+Determinism: the weights are initialised from a seed of (run.seed, train.seed, fold), and for ensemble
+member m >= 1 of (that seed, m) (members.py); epoch e's
 cluster order, shuffle buffer and dropout masks come from (that seed, e) alone; with
 `train.deterministic` TensorFlow's op determinism is on. A checkpoint holds the weights, the Adam
 state (moments and step count), the epoch and the history, so training resumed after epoch e
@@ -45,6 +46,7 @@ class FitResult:
     rule: str = "paper"
     interrupted: bool = False
     resumed_from: int = 0
+    seed: int | None = None  # the fold's (member's) seed of weights, order and dropout
     predict: object = field(default=None, repr=False)
 
 
@@ -80,8 +82,9 @@ def per_rank_batch_and_lr(batch_size: int, learning_rate: float, workers: DistCo
 
 
 def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: DistContext, fold_dir: Path, model_cfg,
-               train_cfg, run_seed: int, stop: StopRequest) -> FitResult:
-    """Train fold `split.fold` to the end its stopping rule decides (or to a requested stop).
+               train_cfg, run_seed: int, stop: StopRequest, member: int = 0) -> FitResult:
+    """Train fold `split.fold` (ensemble member `member`) to the end its stopping rule decides (or to a requested
+    stop).
 
     Parameters
     ----------
@@ -97,8 +100,10 @@ def train_fold(stamps: data.Stamps, split: data.FoldSplit, workers: DistContext,
         `run.seed`.
     stop : StopRequest
         Set by SIGUSR1: stop after the current epoch's checkpoint.
+    member : int
+        Ensemble member (xraymass.train.members): 0 is the paper's network; m >= 1 trains from its own seed.
     """
-    return FoldTraining(stamps, split, workers, fold_dir, model_cfg, train_cfg, run_seed, stop).run()
+    return FoldTraining(stamps, split, workers, fold_dir, model_cfg, train_cfg, run_seed, stop, member).run()
 
 
 class FoldTraining:
@@ -107,10 +112,12 @@ class FoldTraining:
     `run()` calls them, deciding once per epoch whether training stops (stopping.decide)."""
 
     def __init__(self, stamps: data.Stamps, split: data.FoldSplit, workers: DistContext, fold_dir: Path, model_cfg,
-                 train_cfg, run_seed: int, stop: StopRequest):
+                 train_cfg, run_seed: int, stop: StopRequest, member: int = 0):
         self.stamps, self.split, self.workers, self.fold_dir = stamps, split, workers, Path(fold_dir)
         self.model_cfg, self.cfg, self.stop = model_cfg, dict(train_cfg), stop
-        self.base = fold_seed(run_seed, self.cfg["seed"], split.fold)
+        from .members import member_seed
+
+        self.base = member_seed(fold_seed(run_seed, self.cfg["seed"], split.fold), member)
         self.history: list[dict] = []
 
     def run(self) -> FitResult:
@@ -150,7 +157,7 @@ class FoldTraining:
         workers.broadcast_variables(self.model.variables + optimizer.variables)
         self.train_step, self.predict_step = make_steps(self.model, optimizer, workers)
         self.result = FitResult(self.model, self.history, resumed_from=len(self.history), predict=self.predict,
-                                rule=c["rule"])
+                                rule=c["rule"], seed=self.base)
         self.tb = tf.summary.create_file_writer(str(self.fold_dir / "tb")) if workers.is_root else None
         self.progress = Progress("train", c["max_epochs"], enabled=workers.is_root, unit="epoch")
         self.progress.update(len(self.history))
@@ -207,8 +214,8 @@ def model_and_optimizer(stamps: data.Stamps, split: data.FoldSplit, model_cfg: d
     label_mean = float(np.mean(stamps.log_m500c[stamps.rows(split.train)]))
     settings = dict(model_cfg)  # a section is read-only
     bias = label_mean if settings.pop("output_bias") == "label_mean" else 0.0
-    model = build_model(stamps.npix, output_bias=bias, seed=seed, **settings)
-    model(tf.zeros((1, stamps.npix, stamps.npix, 1)), training=True)  # creates the dropout generators
+    model = build_model(stamps.npix, output_bias=bias, seed=seed, channels=stamps.channels, **settings)
+    model(tf.zeros((1, stamps.npix, stamps.npix, stamps.channels)), training=True)  # creates the dropout generators
     optimizer = tf_keras.optimizers.Adam(learning_rate=lr)
     if model_cfg.get("precision") == "mixed_float16":  # float16 gradients underflow without a loss scale
         optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)

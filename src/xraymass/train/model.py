@@ -48,17 +48,19 @@ class CountScaling(tf_keras.layers.Layer):
 
 def build_model(npix: int, filters: list[int], kernel_size: int, pool_size: int, dense: list[int],
                 dropout: float, padding: str, input_scaling: str, output_bias: float = 0.0,
-                seed: int | None = None, precision: str = "float32") -> tf_keras.Sequential:
-    """The paper's network on npix x npix single-band count stamps; output: log10(M500c / Msun).
+                seed: int | None = None, precision: str = "float32", channels: int = 1) -> tf_keras.Sequential:
+    """The paper's network on npix x npix count stamps; output: log10(M500c / Msun).
 
     output_bias: the initial bias of the output unit (the stage passes the mean training label
     or zero, per `model.output_bias`). seed: seeds the dropout layers' random streams.
     precision: "float32", "mixed_bfloat16" or "mixed_float16" (see the module docstring).
+    channels: energy bands per stamp (1: the paper's single band; `stamps.bands` gives more, and
+    only the first convolution's weights grow: 9 x (channels - 1) x filters[0] more parameters).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     body = tf_keras.mixed_precision.Policy(precision)
-    layers = [tf_keras.Input(shape=(npix, npix, 1), name="counts"),
+    layers = [tf_keras.Input(shape=(npix, npix, channels), name="counts"),
               CountScaling(input_scaling, name="scaling", dtype="float32")]
     for i, n in enumerate(filters):
         layers += [tf_keras.layers.Conv2D(n, kernel_size, padding=padding, activation="relu", name=f"conv{i + 1}",

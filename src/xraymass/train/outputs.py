@@ -2,6 +2,9 @@
 
 <run_dir>/train/fold_KK/: model.keras (the kept model), history.csv, tb/, checkpoints/,
 predictions.csv, train.config.yaml; store: predictions/fold_KK (docs/store.md), `complete` last.
+Its `validation/` subgroup holds the kept model's predictions on the validation fold (what the
+uncertainty calibration reads). Ensemble members m >= 1 (`train.members`, members.py) write the same
+to train/fold_KK_mMM/ and ensemble/fold_KK_mMM.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from ..errors import StoreError
 from ..provenance import provenance
 from ..store import atomic_path, consolidate, file_sha256, is_complete, mark_complete, open_store, write_array, write_text_atomic
 from .data import FoldSplit, Stamps
+from .members import PAPER_GROUP, member_group
 
 PREDICTION_COLUMNS = ("halo_id", "projection", "augmentation", "log_m500c_true", "log_m500c_pred")
 
@@ -24,12 +28,12 @@ def fold_name(fold: int) -> str:
     return layout.fold_name(fold)
 
 
-def predictions_group(store_path: Path, mode: str) -> zarr.Group | None:
-    """The store's `predictions/` group: None if absent (mode 'r'), created if absent (mode 'a')."""
+def predictions_group(store_path: Path, mode: str, parent: str = PAPER_GROUP) -> zarr.Group | None:
+    """The store's `predictions/` (or `ensemble/`) group: None if absent (mode 'r'), created if absent (mode 'a')."""
     root = open_store(store_path, "r" if mode == "r" else "r+")
     if mode == "r":
-        return root[layout.PREDICTIONS] if layout.PREDICTIONS in root else None
-    return root.require_group(layout.PREDICTIONS)
+        return root[parent] if parent in root else None
+    return root.require_group(parent)
 
 
 def stamps_physics_data(store_path: Path):
@@ -44,16 +48,17 @@ def stamps_physics_data(store_path: Path):
     return (root[layout.STAMPS].attrs.get("provenance") or {}).get("physics_data")
 
 
-def fold_is_complete(store_path: Path, fold_dir: Path, fold: int) -> bool:
-    """True when the fold's predictions are complete and its model.keras is the one they were made with
-    (StoreError when model.keras is there but differs: corrupt, or another fold's or run's)."""
-    parent = predictions_group(store_path, "r")
-    if parent is None or fold_name(fold) not in parent:
+def fold_is_complete(store_path: Path, fold_dir: Path, fold: int, member: int = 0) -> bool:
+    """True when the fold's (member's) predictions are complete and its model.keras is the one they were made
+    with (StoreError when model.keras is there but differs: corrupt, or another fold's or run's)."""
+    parent_name, name = member_group(fold, member)
+    parent = predictions_group(store_path, "r", parent_name)
+    if parent is None or name not in parent:
         return False
-    group = parent[fold_name(fold)]
+    group = parent[name]
     if not is_complete(group) or not (fold_dir / "model.keras").is_file():
         return False
-    check_model(fold_dir / layout.MODEL_FILE, group, f"{store_path}/{layout.predictions_group(fold)}")
+    check_model(fold_dir / layout.MODEL_FILE, group, f"{store_path}/{layout.member_group(fold, member)}")
     return True
 
 
@@ -90,26 +95,38 @@ def write_predictions_csv(path: Path, table: dict[str, np.ndarray]) -> None:
 
 
 def write_predictions_group(store_path: Path, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
-                            converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None) -> None:
-    """predictions/fold_KK: rewritten whole (an unfinished one is replaced), `complete` written last; then the
+                            converged: bool, ranks: int, rule: str = "paper", model_sha256: str | None = None,
+                            validation: dict[str, np.ndarray] | None = None, member: int = 0,
+                            seed: int | None = None) -> None:
+    """predictions/fold_KK (ensemble/fold_KK_mMM for member m >= 1): the test predictions and, in `validation/`,
+    the validation fold's; rewritten whole (an unfinished one is replaced), `complete` written last; then the
     store's metadata index."""
-    write_fold_predictions(predictions_group(store_path, "a"), split, table, kept_epoch, converged,
-                           provenance("train", ranks, stamps_physics_data(store_path)), rule, model_sha256)
+    parent_name, _ = member_group(split.fold, member)
+    write_fold_predictions(predictions_group(store_path, "a", parent_name), split, table, kept_epoch, converged,
+                           provenance("train", ranks, stamps_physics_data(store_path)), rule, model_sha256,
+                           validation=validation, member=member, seed=seed)
     index_predictions(store_path)
 
 
 def write_fold_predictions(parent: zarr.Group, split: FoldSplit, table: dict[str, np.ndarray], kept_epoch: int,
-                           converged: bool, provenance: dict, rule: str = "paper", model_sha256: str | None = None):
-    """The group fold_KK of `parent` (the store's `predictions/`): replaced whole, `complete` written last."""
-    name = fold_name(split.fold)
+                           converged: bool, provenance: dict, rule: str = "paper", model_sha256: str | None = None,
+                           validation: dict[str, np.ndarray] | None = None, member: int = 0, seed: int | None = None):
+    """The group fold_KK (fold_KK_mMM) of `parent` (the store's `predictions/` or `ensemble/`): replaced whole,
+    `complete` written last."""
+    _, name = member_group(split.fold, member)
     if name in parent:
         del parent[name]
     group = parent.create_group(name)
     for column in PREDICTION_COLUMNS:
         write_array(group, column, table[column], chunks=(max(1, len(table[column])),))
+    if validation is not None:
+        sub = group.create_group("validation")
+        for column in PREDICTION_COLUMNS:
+            write_array(sub, column, validation[column], chunks=(max(1, len(validation[column])),))
     group.attrs.update({"fold": split.fold, "validation_fold": split.validation_fold,
                         "training_folds": list(split.training_folds), "kept_epoch": int(kept_epoch),
                         "converged": bool(converged), "rule": rule, "model_sha256": model_sha256,
+                        "member": int(member), "seed": None if seed is None else int(seed),
                         "provenance": provenance})
     mark_complete(group)
     return group
@@ -132,27 +149,34 @@ def index_predictions(store_path: Path) -> None:
 
 
 def check_outputs(root, store_path: Path, run_dir: Path) -> tuple[str, list[str]]:
-    """For `xraymass check`: (summary, problems) of every `predictions/fold_KK` and its fold directory."""
+    """For `xraymass check`: (summary, problems) of every `predictions/fold_KK` (and `ensemble/fold_KK_mMM`) and
+    its fold directory."""
     from ..store import array_problems
 
     if layout.PREDICTIONS not in root:
         return "not run", []
     problems, n_complete = [], 0
-    folds = sorted(root[layout.PREDICTIONS].groups())
-    for name, group in folds:
-        where = f"{store_path}/{layout.PREDICTIONS}/{name}"
+    folds = [(layout.PREDICTIONS, name, group) for name, group in sorted(root[layout.PREDICTIONS].groups())]
+    if layout.ENSEMBLE in root:
+        folds += [(layout.ENSEMBLE, name, group) for name, group in sorted(root[layout.ENSEMBLE].groups())]
+    for parent, name, group in folds:
+        where = f"{store_path}/{parent}/{name}"
         if not is_complete(group):
-            problems.append(f"{where}: not complete (run `xraymass train --fold {name[-2:].lstrip('0') or 0}` again)")
+            fold, _, member = name[len("fold_"):].partition("_m")
+            again = f"--fold {int(fold)}" + (f" --member {int(member)}" if member else "")
+            problems.append(f"{where}: not complete (run `xraymass train {again}` again)")
             continue
         n_complete += 1
         problems += array_problems(group, PREDICTION_COLUMNS, where)
-        fold_dir = run_dir / "train" / name
-        for file in ("model.keras", "predictions.csv", "history.csv", "train.config.yaml"):
+        fold_dir = run_dir / layout.TRAIN_DIR / name
+        for file in (layout.MODEL_FILE, "predictions.csv", "history.csv", "train.config.yaml"):
             if not (fold_dir / file).is_file():
                 problems.append(f"{fold_dir / file}: missing")
-        if (fold_dir / "model.keras").is_file():
+        if (fold_dir / layout.MODEL_FILE).is_file():
             try:
-                check_model(fold_dir / "model.keras", group, where)
+                check_model(fold_dir / layout.MODEL_FILE, group, where)
             except StoreError as err:
                 problems.append(str(err))
-    return f"{n_complete} of {len(folds)} folds complete", problems
+    n_members = sum(1 for parent, _, _ in folds if parent == layout.ENSEMBLE)
+    extra = f" (with {n_members} ensemble members)" if n_members else ""
+    return f"{n_complete} of {len(folds)} folds complete{extra}", problems
