@@ -18,9 +18,10 @@
 #SBATCH --requeue
 #SBATCH --open-mode=append
 set -euo pipefail
-trap '' USR1  # until the step runs, a SIGUSR1 (a retried scancel, say) must not end the job (bash's default)
 export XRAYMASS_STAGE=train
 source "${XRAYMASS_HOME:-$SLURM_SUBMIT_DIR}/jobs/stage.sh"
+# until the step runs, a SIGUSR1 (a retried scancel, say) is ignored: the shell's default would end the job
+trap '' USR1
 task=${SLURM_ARRAY_TASK_ID:?submit as an array job: sbatch --array=0-9 jobs/train_fold.sh}
 REQUEUE=75  # the training step's exit status when it stopped to be requeued (xraymass.train.stage)
 

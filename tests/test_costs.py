@@ -58,4 +58,4 @@ def test_a_gpu_site_asks_for_a_measured_rate_and_then_gives_gpu_hours(write_conf
 def test_submit_dry_run_prints_the_estimate(write_config):
     out = xraymass("submit", "--site", "local", "--config", str(write_config()), "--dry-run")
     assert out.returncode == 0, out.stderr
-    assert "cost estimate (60 halos" in out.stdout and re.search(r"mocks\s+[0-9.e+-]+ core-h", out.stdout)
+    assert "# cost estimate (60 halos" in out.stdout and re.search(r"^#   mocks\s+[0-9.e+-]+ core-h", out.stdout, re.M)

@@ -87,7 +87,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     if args.dry_run:
         from ..costs import estimate
 
-        print("\n".join(estimate(cfg, site, getattr(args, "train_rate", None)).lines))
+        print("\n".join(f"# {line}" for line in estimate(cfg, site, getattr(args, "train_rate", None)).lines))
     return 0
 
 

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--member", type=int, metavar="M", default=None,
                         help="ensemble member M (0 .. train.members-1) of fold K; default 0 with --fold")
     parser.add_argument("--task", type=int, metavar="T", default=None,
-                        help="array task T: fold T // train.members, member T % train.members "
+                        help="array task T: fold T // train.members, member T %% train.members "
                              "(default: $SLURM_ARRAY_TASK_ID)")
 
 
