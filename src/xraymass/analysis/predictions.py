@@ -104,13 +104,20 @@ def _complete_group(root, name: str):
     return root[name] if group_complete(root, name) else None
 
 
+def read_columns(group, names, where: str) -> dict[str, np.ndarray]:
+    """The arrays `names` of a predictions group, each checked against its writer's record; StoreError naming
+    `where` and the array when one is missing or damaged."""
+    arrays = {}
+    for name in names:
+        if name not in group:
+            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(names)})")
+        arrays[name] = read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
+    return arrays
+
+
 def _read_fold(store_path: Path, fold: int, group) -> dict[str, np.ndarray]:
     where = f"{store_path}/{fold_group_name(fold)}"
-    arrays = {}
-    for name in ARRAYS:
-        if name not in group:
-            raise StoreError(f"{where}: array '{name}' is missing (docs/store.md lists {', '.join(ARRAYS)})")
-        arrays[name] = read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
+    arrays = read_columns(group, ARRAYS, where)
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise StoreError(f"{where}: arrays have different lengths {sorted(lengths)}")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..store import array_of, is_complete, open_store, read_verified
+from ..store import is_complete, open_store
 from ..train.members import member_group
 from .metrics import cluster_weights, fit_gaussian, interval95, with_bootstrap
 
@@ -202,12 +202,9 @@ def read_member(store_path: Path, fold: int, member: int) -> MemberTables:
 
 
 def _read_columns(group, where: str) -> dict:
-    out = {}
-    for name in COLUMNS:
-        if name not in group:
-            raise StoreError(f"{where}: array '{name}' is missing")
-        out[name] = read_verified(array_of(group, name, f"{where}/{name}"), f"{where}/{name}")
-    return out
+    from .predictions import read_columns
+
+    return read_columns(group, COLUMNS, where)
 
 
 def fold_clusters(tables: list[MemberTables], which: str) -> Clusters:

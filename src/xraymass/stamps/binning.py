@@ -82,10 +82,7 @@ def bin_events(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, e
     copies = np.zeros((COPIES, npix * npix + 1), np.int64)  # the last column takes what is dropped
     _bin_kernel(x, y, energy, field.x0, field.y0, field.pixel, npix, band(emin_kev), band(emax_kev), copies)
     image = copies[:, :-1].sum(axis=0).reshape(npix, npix)
-    if out is None:
-        return image
-    out += image
-    return out
+    return image if out is None else np.add(out, image, out=out)
 
 
 @numba.njit(nogil=True, boundscheck=False, error_model="numpy")
@@ -122,10 +119,7 @@ def bin_events_numpy(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Fi
         flat = _flat_indices(x[lo:hi], y[lo:hi], energy[lo:hi], field, emin_kev, emax_kev, dump)
         counts += np.bincount(flat, minlength=dump + 1)
     image = counts[:dump].reshape(npix, npix)
-    if out is None:
-        return image
-    out += image
-    return out
+    return image if out is None else np.add(out, image, out=out)
 
 
 def _flat_indices(x, y, energy, field: Field, emin: float, emax: float, dump: int) -> np.ndarray:
