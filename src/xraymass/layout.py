@@ -6,6 +6,7 @@ The one place that spells a name of the run (docs/store.md describes what each h
       store.zarr/                 run.store
         halos/                    HALOS: the catalogue                          (halos)
         events/hNNNNNNNN/         EVENTS, events_group(halo_id): one halo       (mocks)
+        events_chunks/hNNNNNNNN/  EVENT_CHUNKS: a split halo's photons, staged  (mocks; removed when done)
         stamps/                   STAMPS: images and labels                     (stamps)
         predictions/fold_KK/      PREDICTIONS, predictions_group(fold)          (train)
       train/fold_KK/model.keras   fold_dir(run_dir, fold), model_path(...)      (train)
@@ -24,6 +25,7 @@ from pathlib import Path
 
 HALOS = "halos"
 EVENTS = "events"
+EVENT_CHUNKS = "events_chunks"  # photon lists of a split halo's blocks until its detection (xraymass.mocks.chunks)
 STAMPS = "stamps"
 PREDICTIONS = "predictions"
 ENSEMBLE = "ensemble"  # ensemble members 1.. of every fold (member 0 is predictions/; xraymass.train.members)

@@ -5,15 +5,17 @@ their heavy dependencies only when called.
 """
 
 
-def load_gas(cfg, halo_id: int):
-    """Gas of halo `halo_id` as a yt dataset for pyXSIM (fields and units: xraymass.halos.gas.load_gas)."""
+def load_gas(cfg, halo_id: int, rows: tuple[int, int] | None = None):
+    """Gas of halo `halo_id` (its cells rows[0]:rows[1] if given) as a yt dataset for pyXSIM (fields and
+    units: xraymass.halos.gas.load_gas)."""
     from .gas import load_gas as _load_gas
 
-    return _load_gas(cfg, halo_id)
+    return _load_gas(cfg, halo_id, rows)
 
 
-def gas_arrays(cfg, halo_id: int):
-    """(gas, catalogue row): the halo's gas as numpy arrays (units: xraymass.halos.synthetic.GAS_FIELDS)."""
+def gas_arrays(cfg, halo_id: int, rows: tuple[int, int] | None = None):
+    """(gas, catalogue row): the halo's gas (its cells rows[0]:rows[1] if given) as numpy arrays (units:
+    xraymass.halos.synthetic.GAS_FIELDS)."""
     from .gas import gas_arrays as _gas_arrays
 
-    return _gas_arrays(cfg, halo_id)
+    return _gas_arrays(cfg, halo_id, rows)

