@@ -112,6 +112,10 @@ def test_a_rerun_takes_the_blocks_a_killed_run_staged(base):
     phys = mocks_stage.resolve_physics_on_every_rank(get_context(), cfg)
     mocks_stage.HaloObserver(cfg, phys, ranks=1, rank=0)(block_task)
     assert staged_blocks(open_store(cfg.store_path, "r"), halo_id) == {1}
+    # another cut would mix blocks of two cuts: refused in one line before anything is made
+    out = xraymass("mocks", "--config", str(config), "--set", "mocks.chunk_particles=1500")
+    assert out.returncode != 0
+    assert "mocks.chunk_particles: 1000 there, 1500 here" in out.stderr.strip().splitlines()[-1]
     out = xraymass("mocks", "--config", str(config))
     assert out.returncode == 0, out.stderr
     assert "1 blocks staged by an earlier run" in out.stderr and ": 8 block tasks" in out.stderr

@@ -59,7 +59,7 @@ def run(cfg, args) -> int:
     phys = resolve_physics_on_every_rank(ctx, cfg)
     observer = HaloObserver(cfg, phys, ranks=ctx.size, rank=ctx.rank)
     ctx.barrier()  # every rank has removed its node's leftover scratch before any halo starts
-    tally = Tally(Progress(STAGE, plan.n_tasks, enabled=ctx.is_root), ctx.size, plan.releaser)
+    tally = Tally(Progress(STAGE, plan.n_tasks, enabled=ctx.is_root, unit="task"), ctx.size, plan.releaser)
     start = time.perf_counter()
     run_queue(ctx, plan.tasks, observer, on_result=tally)
     tally.queue_s = time.perf_counter() - start
@@ -92,7 +92,8 @@ def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     rows = np.arange(len(ids)) if halo_ids is None else _rows_of(ids, halo_ids, cfg.store_path)
     events = root.require_group(EVENTS)
     done = {name for name, group in events.groups() if is_complete(group)}
-    if done:  # halos observed with the recorded settings: this run must use the same
+    staging = EVENT_CHUNKS in root and any(True for _ in root[EVENT_CHUNKS].groups())
+    if done or staging:  # halos (or blocks) observed with the recorded settings: this run must use the same
         check_settings(events, cfg, SETTINGS, f"{cfg.store_path}/{EVENTS}", STAGE)
     if done and EVENT_CHUNKS in root:  # staged blocks are kept only for halos still to observe
         for name in [name for name, _ in root[EVENT_CHUNKS].groups() if name in done]:

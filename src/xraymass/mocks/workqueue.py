@@ -161,14 +161,15 @@ def simulate(costs: Sequence[float], n_ranks: int, policy: str,
 
 
 def simulate_halos(halos: Sequence[tuple[Sequence[float], float]], n_ranks: int,
-                   workers: int | None = None) -> dict[str, float]:
+                   workers: int | None = None, useful_s: float | None = None) -> dict[str, float]:
     """Makespan and efficiency of the mocks stage's queue over halos cut into blocks.
 
     halos: per halo (its blocks' costs, its detection's cost), seconds; a halo of one block whose
     detection runs on the same rank is ([photons + detection], 0). Blocks go out largest first; a
     halo's detection is released when its last block finishes and goes to the front of the queue,
     as in run_queue with the stage's Releaser. `workers` ranks take tasks (default n_ranks; n_ranks - 1
-    for a dedicated master such as mpi4py.futures' MPICommExecutor). Efficiency = total work /
+    for a dedicated master such as mpi4py.futures' MPICommExecutor). Efficiency = useful_s (default:
+    the total of the tasks; pass the uncut halos' cost to count the blocks' overheads as loss) /
     (n_ranks x makespan).
     """
     workers = n_ranks if workers is None else workers
@@ -189,5 +190,5 @@ def simulate_halos(halos: Sequence[tuple[Sequence[float], float]], n_ranks: int,
             left[h] -= 1
             if left[h] == 0 and halos[h][1] > 0:
                 ready.appendleft((halos[h][1], h, "detect"))
-    total = float(sum(sum(costs) + detect for costs, detect in halos))
+    total = float(sum(sum(costs) + detect for costs, detect in halos)) if useful_s is None else float(useful_s)
     return {"makespan_s": now, "efficiency": total / (n_ranks * now) if now > 0 else 1.0}
