@@ -11,7 +11,7 @@ With mocks.split_halos (the default) every block of a halo with more than one is
 dynamic queue: any free rank takes it, writes its photon lists to the store's staging group
 `events_chunks/hNNNNNNNN/bNNNNNN` (complete last, so a killed run resumes at the block), and the
 halo's detection is queued as soon as its last block is in; it reads the blocks, writes
-`events/hNNNNNNNN` and removes the staging group. Without it a rank does all blocks of a halo in
+`events/hNNNNNNNN` and removes the halo's staging group (rank 0 removes `events_chunks` at the end). Without it a rank does all blocks of a halo in
 memory. Both give the same events bit for bit, on any number of ranks (tests/test_mocks_chunks.py);
 the cut itself, mocks.chunk_particles, is a recorded setting: another cut draws other photons.
 
@@ -79,13 +79,15 @@ def read_blocks(root, halo_id: int, n_blocks: int, where: str) -> list[PhotonBlo
 
 
 def remove_staged(root, halo_id: int) -> None:
-    """Drop a halo's staging group once its events are written (and `events_chunks` once empty)."""
-    if EVENT_CHUNKS not in root:
-        return
-    chunks = root[EVENT_CHUNKS]
-    if halo_name(halo_id) in chunks:
-        del chunks[halo_name(halo_id)]
-    if not any(True for _ in chunks.groups()):
+    """Drop a halo's staging group once its events are written (`events_chunks` itself stays: another rank
+    may be staging into it; rank 0 removes it at the end, remove_staging)."""
+    if EVENT_CHUNKS in root and halo_name(halo_id) in root[EVENT_CHUNKS]:
+        del root[EVENT_CHUNKS][halo_name(halo_id)]
+
+
+def remove_staging(root) -> None:
+    """Rank 0, after the queue: remove `events_chunks` when no halo's blocks wait in it."""
+    if EVENT_CHUNKS in root and not any(True for _ in root[EVENT_CHUNKS].groups()):
         del root[EVENT_CHUNKS]
 
 

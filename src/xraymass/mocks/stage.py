@@ -29,8 +29,8 @@ from ..errors import InputError, StoreError
 from ..layout import EVENT_CHUNKS, EVENTS, HALOS, catalogue_complete, halo_name
 from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
                      record_settings, remove_leftovers, write_array)
-from .chunks import (Releaser, cost_order, detect_task_of, plan_halo, read_blocks, remove_staged, rows_of,
-                     stage_block, staged_blocks)
+from .chunks import (Releaser, cost_order, detect_task_of, plan_halo, read_blocks, remove_staged, remove_staging,
+                     rows_of, stage_block, staged_blocks)
 from .config_schema import SETTINGS
 
 STAGE = "mocks"
@@ -109,12 +109,14 @@ def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
         tasks += halo_tasks
         if halo_tasks[0]["kind"] == "photons":
             waiting[halo["halo_id"]], detect[halo["halo_id"]] = len(halo_tasks), detect_task_of(halo_tasks[0])
+            root.require_group(EVENT_CHUNKS).require_group(halo_name(halo["halo_id"]))  # before any rank stages
     tasks.sort(key=cost_order)
     n_staged = sum(len(staged_blocks(root, h)) for h in waiting)
+    split = (f" ({len(waiting)} split into blocks of at most {cfg.mocks['chunk_particles']} cells: "
+             f"{len(tasks) - (len(halos) - len(waiting))} block tasks"
+             + (f", {n_staged} blocks staged by an earlier run" if n_staged else "") + ")") if waiting else ""
     print(f"[{STAGE}] {len(rows)} halos selected of {len(ids)}, {len(rows) - len(halos)} already complete, "
-          f"{len(halos)} to observe ({len(waiting)} split into blocks of at most {cfg.mocks['chunk_particles']} "
-          f"cells: {len(tasks) - (len(halos) - len(waiting))} block tasks"
-          + (f", {n_staged} blocks staged by an earlier run" if n_staged else "") + ")", file=sys.stderr, flush=True)
+          f"{len(halos)} to observe{split}", file=sys.stderr, flush=True)
     return Plan(tasks, len(rows), len(ids), Releaser(waiting, detect), len(tasks) + len(waiting))
 
 
@@ -354,6 +356,7 @@ def finish(cfg, plan: Plan, phys, tally: Tally) -> None:
     from ..store import consolidate
 
     root = open_store(cfg.store_path, "r+")
+    remove_staging(root)
     events = root[EVENTS]
     n_complete = sum(1 for _, group in events.groups() if is_complete(group))
     events.attrs.update({"provenance": provenance(STAGE, tally.ranks, phys.describe()),
