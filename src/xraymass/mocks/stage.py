@@ -29,8 +29,8 @@ from ..errors import InputError, StoreError
 from ..layout import EVENT_CHUNKS, EVENTS, HALOS, catalogue_complete, halo_name
 from ..store import (COMPLETE, array_of, check_settings, is_complete, mark_complete, open_store, read_verified,
                      record_settings, remove_leftovers, write_array)
-from .chunks import (Releaser, cost_order, detect_task_of, plan_halo, read_blocks, remove_staged, remove_staging,
-                     rows_of, stage_block, staged_blocks)
+from .chunks import (Releaser, cost_order, detect_task_of, plan_halo, read_blocks, read_lists, remove_staged,
+                     remove_staging, rows_of, stage_block, staged_blocks)
 from .config_schema import SETTINGS
 
 STAGE = "mocks"
@@ -235,8 +235,9 @@ class HaloObserver:
 
     def detect(self, task: dict[str, Any]) -> int:
         """A split halo's staged blocks, detected and written; its staging group removed."""
-        blocks = read_blocks(self.root, task["halo_id"], len(task["blocks"]), str(self.cfg.store_path))
-        n_photons = self.write(task, blocks)
+        n_blocks, where = len(task["blocks"]), str(self.cfg.store_path)
+        n_photons = self.write(task, read_blocks(self.root, task["halo_id"], n_blocks),
+                               load=lambda axis: read_lists(self.root, task["halo_id"], n_blocks, axis, where))
         remove_staged(self.root, task["halo_id"])
         return n_photons
 
@@ -247,11 +248,11 @@ class HaloObserver:
                             phys=self.phys, mocks=self.mocks, cosmology=self.cosmology, scratch=self.scratch,
                             prefix=self.prefix)
 
-    def write(self, task: dict[str, Any], blocks) -> int:
+    def write(self, task: dict[str, Any], blocks, load=None) -> int:
         from .observe import detect
 
         events = detect(task["halo_id"], blocks, seed=self.seed, phys=self.phys, mocks=self.mocks,
-                        geometry=self.geometry, scratch=self.scratch, prefix=self.prefix)
+                        geometry=self.geometry, scratch=self.scratch, prefix=self.prefix, load=load)
         write_halo_events(self.events, task, events, self.halo_attrs(task, events))
         return events.n_photons
 
