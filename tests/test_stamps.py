@@ -114,6 +114,21 @@ def image_of(x, y, energy, field):
     return bin_events_numpy(x, y, energy, field, 0.5, 7.0)
 
 
+def test_kernel_in_pieces_equals_one_pass(monkeypatch):
+    """The compiled kernel's int32 counts take at most PIECE events per call; pieces add up exactly,
+    also with every event in one pixel (the count a piece could overflow)."""
+    from xraymass.stamps import binning
+
+    rng = np.random.default_rng(9)
+    x, y, energy = random_events(rng, 5 * TILE + 3, 0, 2000)
+    x[:TILE], y[:TILE] = 1000.25, 1000.25
+    field = Field.centred([1000.0, 1000.0], 2000.0, 128)
+    whole = bin_events(x, y, energy, field, 0.5, 7.0)
+    monkeypatch.setattr(binning, "PIECE", 1000)
+    assert np.array_equal(bin_events(x, y, energy, field, 0.5, 7.0), whole)
+    assert np.array_equal(whole, bin_events_numpy(x, y, energy, field, 0.5, 7.0))
+
+
 def test_kernel_refuses_arrays_of_different_lengths():
     x = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match="differ in length"):
