@@ -214,7 +214,9 @@ class HaloObserver:
         from ..halos.gas import gas_arrays, to_yt
 
         gas, row = gas_arrays(self.cfg, task["halo_id"])
-        if gas["mass"].size != task["blocks"][-1][1] or gas["mass"].size == 0:
+        if gas["mass"].size == 0:
+            raise InputError(f"halo {task['halo_id']} has no gas")
+        if len(task["blocks"]) > 1 and gas["mass"].size != task["blocks"][-1][1]:  # the blocks would miss cells
             raise InputError(f"halo {task['halo_id']}: {gas['mass'].size} gas cells, the catalogue "
                              f"{self.cfg.store_path}/halos says n_gas = {task['n_gas']}")
         params = {k: row[k] for k in ("halo_id", "m500c", "r500c", "redshift", "source")}
