@@ -25,7 +25,7 @@ COST_MODEL = {
     # bench_mocks.py (2026-11-25): t = a + b n_gas + c n_photons per halo, three projections, nbins = 400
     "mocks_a_s": 1.77, "mocks_b_s_per_particle": 4.9e-6, "mocks_c_s_per_photon": 1.4e-6, "mocks_nbins": 400,
     # bench_mocks.py (2026-12-06): the detection (SOXS, three projections) of a halo's photons, e n_photons
-    "mocks_detect_s_per_photon": 2.2e-6,
+    "mocks_detect_s_per_photon": 1.7e-6,
     # the demo's store (2026-12-06): photons per halo at 100 ks, 1000 cm^2, z = 0.05: P0 (M500c / 1e14 Msun)^s
     "photons_at_1e14": 4.59e5, "photons_slope": 1.46, "photons_redshift": 0.05,
     # the demo's store, a least-squares fit over its 60 halos: events per projection = background
