@@ -18,7 +18,8 @@ die() { echo "slurm.sh: $*" >&2; exit 1; }
 write_conf() {
   local host cpus mem_mb
   host=$(hostname -s)
-  cpus=$(nproc)
+  # the CPUs this process may use, whatever OMP_NUM_THREADS a job's env.sh exported (nproc would honour it)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   # leave 1 GiB (at least 10%) of memory to the system
   mem_mb=$(awk '/MemTotal/ {m=int($2/1024); r=m-1024; if (r > m*0.9) r=int(m*0.9); print r}' /proc/meminfo)
   mkdir -p "$dir"/{spool,state,log}

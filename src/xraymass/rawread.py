@@ -1,0 +1,138 @@
+"""Rows of an uncompressed one-dimensional Zarr v3 array, read straight from its chunk files.
+
+Zarr's own read of the event arrays ran at about a third of reading the same bytes from the files
+(its asyncio pipeline hands each chunk between threads and copies it twice), and it was what bounded
+binning from the store (benchmarks/bench_stamps.py). For an array in a local store whose only codec
+is `bytes` (little-endian), alone or inside a `sharding_indexed` codec whose index is `bytes` +
+`crc32c` at the end of the shard (the layout the mocks write, xraymass.mocks.stage), the stored
+bytes of a chunk are its values. The Zarr v3 specification fixes the rest: a shard ends with one
+(offset, nbytes) pair of little-endian uint64 per inner chunk, both 2^64-1 for a chunk not stored,
+then the CRC-32C of those pairs; a chunk not stored, or a chunk file that is absent, reads as the
+fill value. Rows are then read with os.preadv into the output array. `RawRows.of` returns None for
+any other array, which is read through Zarr.
+
+The index's CRC-32C is checked, and a chunk whose stored length is not a whole chunk is refused.
+What is read is then checked against the writer's record (xraymass.store.Reader), as Zarr's read is.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+NOT_STORED = 2 ** 64 - 1
+
+
+class RawRows:
+    """read(lo, hi): rows lo:hi of one array, as numpy, without going through Zarr's codec pipeline."""
+
+    def __init__(self, directory: Path, encode, dtype: np.dtype, fill, n_rows: int, inner: int, shard: int,
+                 sharded: bool):
+        self.directory, self.encode, self.dtype, self.fill = directory, encode, dtype, fill
+        self.n_rows, self.inner, self.shard, self.sharded = n_rows, inner, shard, sharded
+        self.n_inner = shard // inner
+        self.indexes: dict[int, np.ndarray | None] = {}
+
+    @classmethod
+    def of(cls, array) -> "RawRows | None":
+        """A direct reader of `array` (a zarr.Array), or None where its layout is not the one above."""
+        from zarr.codecs import BytesCodec, Crc32cCodec, ShardingCodec
+        from zarr.storage import LocalStore
+
+        if not isinstance(array.store, LocalStore) or array.metadata.zarr_format != 3 or array.ndim != 1:
+            return None
+        dtype = np.dtype(array.dtype)
+        if dtype.kind not in "fiu":
+            return None
+
+        def little(codec) -> bool:
+            return isinstance(codec, BytesCodec) and (codec.endian is None and dtype.itemsize == 1
+                                                      or getattr(codec.endian, "value", None) == "little")
+
+        codecs = tuple(array.metadata.codecs)
+        inner = shard = int(array.chunks[0])
+        if len(codecs) == 1 and little(codecs[0]):
+            sharded = False
+        elif (len(codecs) == 1 and isinstance(codecs[0], ShardingCodec) and len(codecs[0].codecs) == 1
+              and little(codecs[0].codecs[0]) and len(codecs[0].index_codecs) == 2
+              and little(codecs[0].index_codecs[0]) and isinstance(codecs[0].index_codecs[1], Crc32cCodec)
+              and getattr(codecs[0].index_location, "value", None) == "end"):
+            sharded, shard = True, int(array.shards[0])
+        else:
+            return None
+        if inner <= 0 or shard % inner:
+            return None
+        directory = Path(array.store.root) / array.store_path.path
+        return cls(directory, array.metadata.chunk_key_encoding.encode_chunk_key, dtype.newbyteorder("<"),
+                   array.metadata.fill_value, int(array.shape[0]), inner, shard, sharded)
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        lo, hi = max(lo, 0), min(hi, self.n_rows)
+        out = np.empty(max(hi - lo, 0), self.dtype)
+        pos = lo
+        while pos < hi:
+            s, within = divmod(pos, self.shard)
+            c = within // self.inner
+            start = s * self.shard + c * self.inner  # the chunk's first row
+            stop = min(hi, start + self.inner)
+            target = out[pos - lo:stop - lo]
+            path = self.directory / self.encode((s,))
+            where = self._chunk(path, s, c)
+            if where is None:
+                target[...] = self.fill
+            else:
+                _read_into(path, target, where + (pos - start) * self.dtype.itemsize)
+            pos = stop
+        return out
+
+    def _chunk(self, path: Path, s: int, c: int) -> int | None:
+        """Byte offset of inner chunk c in file `path` (shard s), or None where it is not stored."""
+        if not self.sharded:
+            if not path.is_file():
+                return None
+            size = path.stat().st_size
+            if size != self.inner * self.dtype.itemsize:
+                raise ValueError(f"{path}: {size} bytes, not a chunk of {self.inner} values")
+            return 0
+        if s not in self.indexes:
+            self.indexes[s] = _shard_index(path, self.n_inner) if path.is_file() else None
+        index = self.indexes[s]
+        if index is None:
+            return None
+        offset, nbytes = (int(v) for v in index[c])
+        if offset == NOT_STORED and nbytes == NOT_STORED:
+            return None
+        if nbytes != self.inner * self.dtype.itemsize:
+            raise ValueError(f"{path}: inner chunk {c} holds {nbytes} bytes, not {self.inner} values")
+        return offset
+
+
+def _shard_index(path: Path, n_inner: int) -> np.ndarray:
+    """The (offset, nbytes) pairs at the end of a shard, after checking their CRC-32C."""
+    import google_crc32c
+
+    size = n_inner * 16 + 4
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < size:
+            raise ValueError(f"{path}: shorter than its shard index")
+        f.seek(-size, os.SEEK_END)
+        raw = f.read(size)
+    if google_crc32c.value(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
+        raise ValueError(f"{path}: shard index fails its CRC-32C")
+    return np.frombuffer(raw[:-4], "<u8").reshape(n_inner, 2)
+
+
+def _read_into(path: Path, target: np.ndarray, offset: int) -> None:
+    view = memoryview(target).cast("B")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        done = 0
+        while done < len(view):
+            n = os.preadv(fd, [view[done:]], offset + done)
+            if n <= 0:
+                raise ValueError(f"{path}: ends {len(view) - done} bytes short of its chunk")
+            done += n
+    finally:
+        os.close(fd)
