@@ -3,7 +3,7 @@
 On a synthetic store of the demo's size (60 clusters, 3 projections, the events of a 100 ks ACIS-I
 observation, built as benchmarks/bench_stamps.py builds it, through the production writers):
 
-1. mocks: recording a halo's events (CRC-32 of x, y, energy) against writing them, and against the
+1. mocks: recording a halo's events (CRC-32C of x, y, energy) against writing them, and against the
    demo's observation time per halo (`--observe-s`, from benchmarks/bench_mocks.py).
 2. stamps: each cluster's task with its events checked as they are read, against the same task
    reading them unchecked (best of 3), and the whole stage (`xraymass stamps`, LocalCluster of 2).
@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_stamps import build_store  # noqa: E402
 
 from xraymass.layout import events_group  # noqa: E402
+from xraymass.rawread import RawRows  # noqa: E402
+from xraymass.sites.site import load_site  # noqa: E402
 from xraymass.stamps.binning import Field, bin_projections  # noqa: E402
 from xraymass.stamps.dihedral import all_transforms  # noqa: E402
 from xraymass.stamps.images import event_layout, stamp_cluster  # noqa: E402
@@ -59,7 +61,7 @@ def run_stage(*args: str) -> float:
 
 
 def bench_mocks_writer(root, observe_s: float) -> dict:
-    """Per halo: the record (CRC-32 of x, y, energy) against writing the arrays (create_array), best of 3 each."""
+    """Per halo: the record (CRC-32C of x, y, energy) against writing the arrays (create_array), best of 3 each."""
     scratch = root.require_group("bench_scratch")
     write = record = 0.0
     n = 0
@@ -74,14 +76,25 @@ def bench_mocks_writer(root, observe_s: float) -> dict:
             "of_observe": record / n / observe_s, "observe_s": observe_s}
 
 
+class Unchecked:
+    """An event array read as xraymass.store.Reader reads it (straight from its files), with no checksum."""
+
+    def __init__(self, array):
+        self.array, self.raw, self.chunks, self.shape = array, RawRows.of(array), array.chunks, array.shape
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.shape[0])
+        return self.raw.read(lo, hi) if self.raw is not None else np.asarray(self.array[rows])
+
+
 def unverified_task(store: str, halo_id: int, cluster: int, emin_kev, emax_kev, npix, fov_arcmin, block_events):
-    """stamp_cluster as it was before the checks: the same reads, binning and write, nothing verified."""
+    """stamp_cluster without the checks: the same reads, binning and write, nothing verified."""
     root = open_store(store, "r+")
     group = root[events_group(halo_id)]
     layout = event_layout(group, "bench")
     field = Field.centred(layout["centre_pix"], fov_arcmin * 60.0 / layout["pixel_arcsec"], npix)
-    images = bin_projections(group["x"], group["y"], group["energy"], layout["offsets"], field, emin_kev, emax_kev,
-                             block_events)
+    images = bin_projections(*(Unchecked(layout["arrays"][key]) for key in ("x", "y", "energy")), layout["offsets"],
+                             field, emin_kev, emax_kev, block_events)
     stamps = np.concatenate([all_transforms(image.astype(np.int32)) for image in images])
     root["stamps/images"][cluster * len(stamps):(cluster + 1) * len(stamps)] = stamps
 
@@ -144,7 +157,8 @@ def main() -> None:
         t_stamps = run_stage("stamps", "--config", str(path), "--site", "local", "--site-set", f"dask.n_workers={WORKERS}")
         root = open_store(store, "r+")
         halo_ids = np.asarray(root["halos/halo_id"][:])
-        kernel = {key: config["stamps"][key] for key in ("emin_kev", "emax_kev", "npix", "fov_arcmin", "block_events")}
+        kernel = {key: config["stamps"][key] for key in ("emin_kev", "emax_kev", "npix", "fov_arcmin")}
+        kernel["block_events"] = config["stamps"].get("block_events") or load_site("local").cfg.resources["block_events"]
         mocks = bench_mocks_writer(root, args.observe_s)
         stamps = bench_stamps_tasks(store, halo_ids, kernel)
         train = bench_train_check(store)

@@ -22,6 +22,8 @@ sub-blocks of SUB_BLOCK events whose temporaries stay in cache, one bincount per
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Iterable
 
 import numba
@@ -178,8 +180,6 @@ def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: fl
     reading and binning overlap. The blocks are a quarter of block_events, rounded up to whole chunks
     (one chunk of the events layout), so that a halo of one block_events still overlaps its reading
     and binning; memory holds two blocks."""
-    from concurrent.futures import ThreadPoolExecutor
-
     def read(block: tuple[int, int]):
         lo, hi = block
         return lo, hi, np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
@@ -188,14 +188,29 @@ def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: fl
     blocks = read_blocks(x, offsets[0], offsets[-1], max(block_events // 4, 1))
     if not blocks:
         return images
-    with ThreadPoolExecutor(1, thread_name_prefix="xraymass-read") as reader:
-        pending = reader.submit(read, blocks[0])
+    reader = _reader_thread()
+    pending = reader.submit(read, blocks[0])
+    try:
         for k in range(len(blocks)):
             lo, hi, xb, yb, eb = pending.result()
             if k + 1 < len(blocks):
                 pending = reader.submit(read, blocks[k + 1])
             _bin_block(xb, yb, eb, lo, hi, offsets, field, emin_kev, emax_kev, images)
+    finally:
+        pending.cancel()
+        wait([pending])  # nothing of this call still reads when it returns or raises
     return images
+
+
+_THREADS = threading.local()
+
+
+def _reader_thread():
+    """The calling thread's own reader thread, started once: a halo of a few hundred thousand events is
+    binned in about a millisecond, what starting a thread for it cost."""
+    if getattr(_THREADS, "reader", None) is None:
+        _THREADS.reader = ThreadPoolExecutor(1, thread_name_prefix="xraymass-read")
+    return _THREADS.reader
 
 
 def _bin_block(xb, yb, eb, lo: int, hi: int, offsets: list[int], field: Field, emin_kev: float, emax_kev: float,

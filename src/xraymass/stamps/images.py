@@ -27,26 +27,31 @@ def events_group_name(halo_id: int) -> str:
 
 def event_layout(group: zarr.Group, where: str) -> dict:
     """The attributes of an events group the stamps need, checked; InputError names what is wrong."""
-    attrs = group.attrs
-    missing = [a for a in EVENT_ATTRS if a not in attrs]
-    missing += [a for a in EVENT_ARRAYS if a not in group]
+    attrs = group.attrs.asdict()
+    arrays = {}
+    for name in EVENT_ARRAYS:  # each array's metadata read once: each read is a file through Zarr's event loop
+        try:
+            arrays[name] = group[name]
+        except KeyError:
+            pass
+    missing = [a for a in EVENT_ATTRS if a not in attrs] + [a for a in EVENT_ARRAYS if a not in arrays]
     if missing:
         raise InputError(f"{where}: missing {', '.join(missing)} (not an events group of store schema 1)")
     projections = list(attrs["projections"])
     offsets = [int(o) for o in attrs["offsets"]]
-    n_rows = group["x"].shape[0]
+    n_rows = arrays["x"].shape[0]
     if len(offsets) != len(projections) + 1 or offsets[0] != 0 or offsets[-1] != n_rows \
             or any(b < a for a, b in zip(offsets, offsets[1:])):
         raise InputError(f"{where}: offsets {offsets} do not split its {n_rows} events into "
                          f"{len(projections)} projections")
-    if any(group[name].shape != (n_rows,) for name in EVENT_ARRAYS):
+    if any(array.shape != (n_rows,) for array in arrays.values()):
         raise InputError(f"{where}: x, y and energy differ in length")
-    for name in EVENT_ARRAYS:
-        record_of(group[name], f"{where}/{name}")  # what the mocks wrote: refused if unrecorded or resized
+    records = {name: record_of(array, f"{where}/{name}") for name, array in arrays.items()}  # refused if
+    # unrecorded or resized
     centre = [float(c) for c in attrs["centre_pix"]]
     if len(centre) != 2:
         raise InputError(f"{where}: centre_pix must be [x, y], got {attrs['centre_pix']!r}")
-    return {"projections": projections, "offsets": offsets, "centre_pix": centre,
+    return {"projections": projections, "offsets": offsets, "centre_pix": centre, "arrays": arrays, "records": records,
             "pixel_arcsec": float(attrs["pixel_arcsec"]), "fov_arcmin": float(attrs["fov_arcmin"])}
 
 
@@ -71,7 +76,7 @@ def stamp_cluster(store_path: str, halo_id: int, cluster: int, emin_kev: float, 
     layout = event_layout(group, where)
     width = fov_arcmin * 60.0 / layout["pixel_arcsec"]  # the stamp's field in detector pixels
     field = Field.centred(layout["centre_pix"], width, npix)
-    readers = [Reader(group[name], f"{where}/{name}") for name in EVENT_ARRAYS]
+    readers = [Reader(layout["arrays"][name], f"{where}/{name}", layout["records"][name]) for name in EVENT_ARRAYS]
     if masking is not None and masking["method"] != "none":  # point-source masking (xraymass.stamps.masking)
         from .masking import fill_seed, masked_projections
 
