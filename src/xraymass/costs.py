@@ -31,8 +31,9 @@ COST_MODEL = {
     # the demo's store, a least-squares fit over its 60 halos: events per projection = background
     # (instrument and sky, 20' field, 100 ks) + a fraction of the halo's photons (ARF and field)
     "background_events_per_projection": 1.79e5, "events_per_photon_per_projection": 0.083,
-    # bench_stamps.py: bin_projections from the store, one process, Zarr decode included
-    "stamps_events_per_core_s": 1.8e7,
+    # bench_stamps.py (2026-12-06): a stamps task's read path on the demo-sized store (0.23 M events per halo,
+    # opening the halo's arrays included), one process; halos of 1e7 events bin ~7x faster (README)
+    "stamps_events_per_core_s": 5.7e7,
     # bench_train.py: the paper's CNN, float32, batch 32, full pipeline from Zarr, one 2-core process
     "train_images_per_s_cpu": 403.0,
 }
