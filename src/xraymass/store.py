@@ -323,9 +323,9 @@ def _check_chunk(record: dict, b: int, data: np.ndarray, where: str) -> None:
 class Reader:
     """Reads an array by slices of rows and checks its record once every row has been read.
 
-    The CRC-32 is chained over the slices, so the rows must be read in order, each once (as a
-    streaming reader does anyway); `finish()` raises StoreError when a row was skipped or the
-    content differs. `chunks`, `shape` and `dtype` are the array's, so it can stand in for it.
+    The record's checksum (CRC-32C; CRC-32 in older stores) is chained over the slices, so the rows
+    must be read in order, each once (as a streaming reader does anyway); `finish()` raises
+    StoreError when a row was skipped or the content differs. `chunks`, `shape` and `dtype` are the array's, so it can stand in for it.
     Uncompressed arrays (the event arrays) are read straight from their files (xraymass.rawread).
     """
 
