@@ -332,9 +332,10 @@ class Reader:
     def __init__(self, array: zarr.Array, where: str, record: dict | None = None):
         self.array, self.where = array, where
         self.record = record or record_of(array, where)
-        if _whole(self.record) is None:
+        whole = _whole(self.record)
+        if whole is None:
             raise StoreError(f"{where}: recorded per chunk, not as a whole")
-        self.key, self.checksum = _whole(self.record)
+        self.key, self.checksum = whole
         self.shape, self.dtype, self.chunks, self.ndim = array.shape, array.dtype, array.chunks, array.ndim
         self.position, self.crc, self.in_order = 0, 0, True
         self.raw = RawRows.of(array)  # uncompressed arrays: straight from the files (xraymass.rawread)
