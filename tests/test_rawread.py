@@ -1,12 +1,14 @@
-"""The direct read of uncompressed arrays (xraymass.rawread) against Zarr's own, on real Zarr stores."""
+"""The direct reads of xraymass.rawread (uncompressed event rows, stamps chunks) against Zarr's own, on real Zarr
+stores."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import zarr
+from zarr.codecs import BloscCodec
 
 from xraymass.errors import StoreError
-from xraymass.rawread import RawRows
+from xraymass.rawread import RawChunks, RawRows
 from xraymass.store import Reader, write_array
 
 ROWS = 2_500_003
@@ -91,3 +93,40 @@ def test_damaged_chunk_content_fails_the_record(tmp_path):
         reader[lo:lo + (1 << 22)]
     with pytest.raises(StoreError, match="s.zarr/sharded: the content differs"):
         reader.finish()
+
+
+@pytest.mark.parametrize("compressors", [None, "auto", BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
+                                         BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")])
+@pytest.mark.parametrize("shape", [(100, 16, 16), (100, 8, 8, 3)])
+def test_chunks_equal_zarr_read(tmp_path, compressors, shape):
+    root = zarr.open_group(str(tmp_path / "i.zarr"), mode="w", zarr_format=3)
+    data = np.random.default_rng(1).poisson(3.0, shape).astype(np.int32)
+    data[24:48] = 0  # a chunk of fill: zarr does not store it
+    array = root.create_array("images", data=data, chunks=(24, *shape[1:]), compressors=compressors)
+    raw = RawChunks.of(array)
+    assert raw is not None
+    for b in range(5):  # the last chunk holds 4 rows
+        got = raw.read(b)
+        assert got.dtype == array.dtype
+        np.testing.assert_array_equal(got, np.asarray(array[b * 24:(b + 1) * 24]), err_msg=f"chunk {b}")
+
+
+def test_chunks_of_other_layouts_go_through_zarr(tmp_path):
+    root = zarr.open_group(str(tmp_path / "o.zarr"), mode="w", zarr_format=3)
+    data = np.zeros((48, 16, 16), np.int32)
+    assert RawChunks.of(root.create_array("split", data=data, chunks=(24, 8, 16))) is None
+    assert RawChunks.of(root.create_array("sharded", data=data, chunks=(24, 16, 16), shards=(48, 16, 16))) is None
+    assert RawChunks.of(root.create_array("two", data=data, chunks=(24, 16, 16),
+                                          compressors=[BloscCodec(), BloscCodec()])) is None
+
+
+@pytest.mark.parametrize("compressors", [None, "auto", BloscCodec(cname="lz4", shuffle="bitshuffle")])
+def test_damaged_chunk_of_stamps_is_one_line_naming_the_file(tmp_path, compressors):
+    root = zarr.open_group(str(tmp_path / "d.zarr"), mode="w", zarr_format=3)
+    data = np.random.default_rng(2).poisson(3.0, (48, 16, 16)).astype(np.int32)
+    array = root.create_array("images", data=data, chunks=(24, 16, 16), compressors=compressors)
+    path = tmp_path / "d.zarr" / "images" / "c" / "1" / "0" / "0"
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(ValueError) as err:
+        RawChunks.of(array).read(1)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -135,3 +135,74 @@ def _read_into(path: Path, target: np.ndarray, offset: int) -> None:
             done += n
     finally:
         os.close(fd)
+
+
+class RawChunks:
+    """read(b): chunk b along the first axis of a Zarr v3 array chunked along that axis only (the stamps'
+    images), decoded by numcodecs from its file without Zarr's asynchronous read, which cost about three
+    times the decoding of a blosc lz4 chunk of stamps (benchmarks/bench_train.py). The chunk's codecs must be
+    `bytes` (little-endian) followed by at most one blosc or zstd codec, as Zarr's own, numcodecs-based, decode
+    them; a chunk file that is absent reads as the fill value. `of` returns None for any other array."""
+
+    def __init__(self, directory: Path, encode, dtype: np.dtype, fill, shape: tuple, rows: int, decode):
+        self.directory, self.encode, self.dtype, self.fill = directory, encode, dtype, fill
+        self.shape, self.rows, self.decode = shape, rows, decode
+
+    @classmethod
+    def of(cls, array) -> "RawChunks | None":
+        from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
+        from zarr.storage import LocalStore
+
+        if (not isinstance(array.store, LocalStore) or array.metadata.zarr_format != 3 or array.ndim < 1
+                or tuple(array.chunks[1:]) != tuple(array.shape[1:])):
+            return None
+        dtype = np.dtype(array.dtype)
+        codecs = tuple(array.metadata.codecs)
+        if dtype.kind not in "fiu" or not codecs or not isinstance(codecs[0], BytesCodec) or not (
+                dtype.itemsize == 1 or getattr(codecs[0].endian, "value", None) == "little"):
+            return None
+        if len(codecs) == 1:
+            decode = _copy
+        elif len(codecs) == 2 and isinstance(codecs[1], BloscCodec):
+            decode = _blosc
+        elif len(codecs) == 2 and isinstance(codecs[1], ZstdCodec):
+            decode = _zstd
+        else:
+            return None
+        directory = Path(array.store.root) / array.store_path.path
+        return cls(directory, array.metadata.chunk_key_encoding.encode_chunk_key, dtype.newbyteorder("<"),
+                   array.metadata.fill_value, tuple(int(n) for n in array.shape), int(array.chunks[0]), decode)
+
+    def read(self, b: int) -> np.ndarray:
+        """Rows b*rows to (b+1)*rows (fewer in the last chunk); ValueError naming the file when it does not decode
+        to a whole chunk."""
+        out = np.empty((self.rows, *self.shape[1:]), self.dtype)
+        path = self.directory / self.encode((b, *[0] * (len(self.shape) - 1)))
+        if not path.is_file():
+            out[...] = self.fill
+        else:
+            try:
+                self.decode(path.read_bytes(), out)
+            except Exception as err:  # the codecs raise several kinds on a damaged frame
+                raise ValueError(f"{path}: does not decode to a chunk of {out.nbytes} bytes "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        return out[:max(0, min(self.rows, self.shape[0] - b * self.rows))]
+
+
+def _copy(raw: bytes, out: np.ndarray) -> None:
+    if len(raw) != out.nbytes:
+        raise ValueError(f"{len(raw)} bytes stored")
+    memoryview(out).cast("B")[:] = raw
+
+
+def _blosc(raw: bytes, out: np.ndarray) -> None:
+    from numcodecs import blosc
+
+    blosc.use_threads = False  # one thread, the caller's: in training, TensorFlow's threads have the cores
+    _copy(blosc.decompress(raw), out)
+
+
+def _zstd(raw: bytes, out: np.ndarray) -> None:
+    from numcodecs import Zstd
+
+    _copy(Zstd().decode(raw), out)

@@ -1,10 +1,11 @@
-"""The stamps as tf.data input, streamed from Zarr one cluster chunk at a time.
+"""The stamps as training input, streamed from Zarr one cluster chunk at a time.
 
 A cluster's 24 images are one chunk of `stamps/images` (docs/store.md); a cluster is the unit of
 shuffling, sharding and reading. Epoch e of a fold reads its training clusters in an order drawn
-from (seed, e) alone, rank r takes every size-th cluster of that order, and a seeded shuffle buffer
-mixes images across clusters before batching; prefetching overlaps reads with training. Nothing
-holds more than the shuffle buffer and one chunk per rank in memory, at any scale.
+from (seed, e) alone, rank r takes every size-th cluster of that order, and tf.data's seeded shuffle
+buffer mixes the images' rows across clusters before batching. The batches are gathered in numpy from
+the chunks as they fall due. Nothing holds more than the shuffle buffer and one chunk per rank in
+memory, at any scale.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import zarr
 
 from ..errors import InputError, StoreError
 from ..layout import STAMPS
+from ..rawread import RawChunks
 from ..store import array_of, check_settings, is_complete, open_store, read_verified, record_of, verify_chunk
 from ..context import DistContext
 
@@ -33,6 +35,7 @@ class Stamps:
     fold: np.ndarray
     n_folds: int
     block: int  # images per chunk (one cluster)
+    raw: RawChunks | None = None  # the direct read of `images`, where its layout allows one
 
     @property
     def npix(self) -> int:
@@ -55,7 +58,14 @@ class Stamps:
         return (np.asarray(blocks)[:, None] * self.block + np.arange(self.block)).ravel()
 
     def read_block(self, b: int) -> np.ndarray:
-        return np.asarray(self.images[b * self.block:(b + 1) * self.block])
+        """Block b as stored: straight from its chunk file where xraymass.rawread.RawChunks reads the layout."""
+        if self.raw is None:
+            return np.asarray(self.images[b * self.block:(b + 1) * self.block])
+        try:
+            return self.raw.read(b)
+        except ValueError as err:
+            rows = f"rows {b * self.block}-{(b + 1) * self.block - 1}"
+            raise StoreError(f"{self.path}/stamps/images: {rows}: {err}") from None
 
     def read_verified_block(self, b: int) -> np.ndarray:
         """Block b, checked against the stamps stage's record (StoreError naming the rows if not)."""
@@ -114,7 +124,8 @@ def open_stamps(store_path: Path) -> Stamps:
     if "n_folds" not in group.attrs:
         raise StoreError(f"{where}: attribute 'n_folds' is missing")
     return Stamps(store_path, images, columns["log_m500c"].astype(np.float32), columns["halo_id"],
-                  columns["projection"], columns["augmentation"], columns["fold"], int(group.attrs["n_folds"]), block)
+                  columns["projection"], columns["augmentation"], columns["fold"], int(group.attrs["n_folds"]), block,
+                  RawChunks.of(images))
 
 
 def select_fold(stamps: Stamps, fold: int) -> FoldSplit:
@@ -173,40 +184,51 @@ def steps_per_epoch(n_blocks: int, block: int, local_batch: int, workers: DistCo
     return (n_blocks // workers.size) * block // local_batch
 
 
-def training_dataset(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, local_batch: int,
-                     shuffle_buffer: int, workers: DistContext):
-    """This rank's shuffled, batched, prefetched (counts, log_m500c) batches for one epoch."""
+def shuffled_rows(rows: np.ndarray, seed: int, local_batch: int, shuffle_buffer: int, drop_remainder: bool,
+                  steps: int) -> list[np.ndarray]:
+    """The rows of each batch: `rows` through tf.data's shuffle buffer (`seed`) and batching, the order that
+    shuffling the images themselves gives, at the cost of shuffling integers."""
     import tensorflow as tf
 
+    ds = tf.data.Dataset.from_tensor_slices(rows).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+    return list(ds.batch(local_batch, drop_remainder=drop_remainder).take(steps).as_numpy_iterator())
+
+
+def training_batches(stamps: Stamps, blocks: np.ndarray, epoch: int, seed: int, local_batch: int,
+                     shuffle_buffer: int, workers: DistContext):
+    """This rank's shuffled (counts float32 [n, npix, npix, channels], log_m500c [n]) batches of one epoch.
+
+    A cluster's chunk is read when the first of its rows is due; each of its images is then held until its
+    batch, so memory holds at most `shuffle_buffer` images and the rest of one chunk, as a shuffle buffer of
+    images would, and every chunk is read once. Reading runs in the caller's thread between training steps:
+    no input thread competes with TensorFlow's for the cores (benchmarks/bench_train.py).
+    """
     s = epoch_seed(seed, epoch)
     order = np.random.default_rng(s).permutation(blocks)[workers.rank::workers.size]
     steps = steps_per_epoch(len(blocks), stamps.block, local_batch, workers)
+    held: dict[int, np.ndarray] = {}
+    for rows in shuffled_rows(stamps.rows(order), s, local_batch, shuffle_buffer, workers.size > 1, steps):
+        counts = np.empty((len(rows), stamps.npix, stamps.npix, stamps.channels), np.float32)
+        for i, row in enumerate(rows.tolist()):
+            if row not in held:
+                b = row // stamps.block
+                # each image copied apart (no image holds on to the chunk), as stored: the batch converts it
+                images = stamps.read_block(b).reshape(stamps.block, *counts.shape[1:])
+                held.update(zip(range(b * stamps.block, (b + 1) * stamps.block), (image.copy() for image in images)))
+            counts[i] = held.pop(row)  # what as_input gives: numpy's cast to float32
+        yield counts, stamps.log_m500c[rows]
 
-    def chunks():
-        for b in order:
-            rows = slice(b * stamps.block, (b + 1) * stamps.block)
-            yield stamps.as_input(stamps.read_block(int(b))), stamps.log_m500c[rows]
 
-    npix = stamps.npix
-    ds = tf.data.Dataset.from_generator(chunks, output_signature=(
-        tf.TensorSpec((None, npix, npix, stamps.channels), tf.float32), tf.TensorSpec((None,), tf.float32)))
-    ds = ds.unbatch().shuffle(shuffle_buffer, seed=s, reshuffle_each_iteration=False)
-    ds = ds.batch(local_batch, drop_remainder=workers.size > 1).take(steps)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def prediction_dataset(stamps: Stamps, blocks: np.ndarray, batch: int, workers: DistContext):
-    """This rank's share of `blocks` in order, as (counts, row index) batches."""
-    import tensorflow as tf
-
-    mine = np.sort(blocks)[workers.rank::workers.size]
-
-    def chunks():
-        for b in mine:
-            rows = np.arange(b * stamps.block, (b + 1) * stamps.block, dtype=np.int64)
-            yield stamps.as_input(stamps.read_block(int(b))), rows
-
-    npix = stamps.npix
-    ds = tf.data.Dataset.from_generator(chunks, output_signature=(
-        tf.TensorSpec((None, npix, npix, stamps.channels), tf.float32), tf.TensorSpec((None,), tf.int64)))
-    return ds.unbatch().batch(batch).prefetch(tf.data.AUTOTUNE)
+def prediction_batches(stamps: Stamps, blocks: np.ndarray, batch: int, workers: DistContext):
+    """This rank's share of `blocks` in row order, as (counts, row index) batches of `batch` images."""
+    rows = stamps.rows(np.sort(blocks)[workers.rank::workers.size])
+    b, chunk = -1, None
+    for lo in range(0, len(rows), batch):
+        part = rows[lo:lo + batch]
+        counts = np.empty((len(part), stamps.npix, stamps.npix, stamps.channels), np.float32)
+        for i, row in enumerate(part.tolist()):
+            if row // stamps.block != b:
+                b = row // stamps.block
+                chunk = stamps.as_input(stamps.read_block(b))
+            counts[i] = chunk[row - b * stamps.block]
+        yield counts, part

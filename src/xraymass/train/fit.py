@@ -174,9 +174,11 @@ class FoldTraining:
         c, stamps, split, workers, history = self.cfg, self.stamps, self.split, self.workers, self.history
         epoch = len(history) + 1
         reset_dropout(self.model, data.epoch_seed(self.base, epoch))
-        batches = data.training_dataset(stamps, split.train, epoch, self.base, self.local_batch, c["shuffle_buffer"],
+        batches = data.training_batches(stamps, split.train, epoch, self.base, self.local_batch, c["shuffle_buffer"],
                                         workers)
-        loss = workers.mean(float(np.mean([self.train_step(x, y).numpy() for x, y in batches])))
+        # each step's loss is read after the epoch: on a GPU, the next batch is gathered while a step runs
+        losses = [self.train_step(x, y) for x, y in batches]
+        loss = workers.mean(float(np.mean([step_loss.numpy() for step_loss in losses])))
         rows, pred = self.predict(split.validation)
         true = stamps.log_m500c[rows]
         crit = stopping.evaluate(true, pred, c["max_abs_delta"], c["max_abs_median"], c["min_slope"], c["slope_fit"],
@@ -277,9 +279,9 @@ def predict_rows(predict_step, stamps: data.Stamps, blocks: np.ndarray, batch: i
                  workers: DistContext) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, predicted log M) for every image of `blocks`, shared out over the ranks, in row order."""
     rows, preds = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
-    for x, r in data.prediction_dataset(stamps, blocks, batch, workers):
+    for x, r in data.prediction_batches(stamps, blocks, batch, workers):
         preds.append(predict_step(x).numpy())
-        rows.append(r.numpy())
+        rows.append(r)
     rows, preds = workers.allgather_rows(np.concatenate(rows)), workers.allgather_rows(np.concatenate(preds))
     order = np.argsort(rows, kind="stable")
     return rows[order], preds[order]
