@@ -6,6 +6,7 @@ import pytest
 import zarr
 
 from xraymass.errors import InputError
+from xraymass.store import Reader, write_array
 from xraymass.stamps.binning import SUB_BLOCK, TILE, Field, bin_events, bin_events_numpy, bin_projections, read_blocks
 from xraymass.stamps.dihedral import all_transforms, transform
 from xraymass.stamps.folds import assign_folds, split
@@ -186,6 +187,25 @@ def test_projections_binned_in_blocks_equal_one_pass(tmp_path, chunk, block_even
     for p in range(3):
         rows = slice(offsets[p], offsets[p + 1])
         assert np.array_equal(images[p], bin_events(x[rows], y[rows], energy[rows], field, 0.5, 7.0))
+
+
+def test_projections_read_straight_from_the_store_into_reused_buffers_equal_one_pass(tmp_path):
+    """The events layout (uncompressed, sharded) read by Readers into two buffers in turn, over many blocks."""
+    rng = np.random.default_rng(8)
+    n = 300_001
+    x, y, energy = (a.astype(np.float32) for a in random_events(rng, n, 0, 2400))
+    offsets = [0, 77_777, 150_000, n]
+    field = Field.centred([1200, 1200], 2400, 128)
+    group = zarr.open_group(str(tmp_path / "events.zarr"), mode="w", zarr_format=3)
+    readers = [Reader(write_array(group, name, data, chunks=(10_000,), shards=(320_000,), compressors=None), name)
+               for name, data in (("x", x), ("y", y), ("energy", energy))]
+    assert all(reader.raw is not None for reader in readers)
+    images = bin_projections(*readers, offsets, field, 0.5, 7.0, 40_000)  # 31 blocks of 10,000 rows
+    for reader in readers:
+        reader.finish()  # every row read once, in order, and the writer's CRC-32C matches
+    for p in range(3):
+        rows = slice(offsets[p], offsets[p + 1])
+        assert np.array_equal(images[p], bin_events_numpy(x[rows], y[rows], energy[rows], field, 0.5, 7.0))
 
 
 def test_read_blocks_decode_each_chunk_once():

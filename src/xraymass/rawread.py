@@ -66,9 +66,10 @@ class RawRows:
         return cls(directory, array.metadata.chunk_key_encoding.encode_chunk_key, dtype.newbyteorder("<"),
                    array.metadata.fill_value, int(array.shape[0]), inner, shard, sharded)
 
-    def read(self, lo: int, hi: int) -> np.ndarray:
+    def read(self, lo: int, hi: int, into: np.ndarray | None = None) -> np.ndarray:
+        """Rows lo:hi, in a new array or at the start of `into` (as long at least, of this dtype)."""
         lo, hi = max(lo, 0), min(hi, self.n_rows)
-        out = np.empty(max(hi - lo, 0), self.dtype)
+        out = np.empty(max(hi - lo, 0), self.dtype) if into is None else into[:max(hi - lo, 0)]
         pos = lo
         while pos < hi:
             s, within = divmod(pos, self.shard)

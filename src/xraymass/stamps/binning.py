@@ -96,19 +96,45 @@ def bin_events(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, e
     band = energy.dtype.type
     # int32 copies (4 x 64 KiB for 128 x 128) stay in the core's L2 cache, where int64 ones did not; each
     # call adds at most PIECE events to them, so that no count can overflow
-    image = np.zeros(npix * npix, np.int64)
+    image = np.zeros((npix, npix), np.int64) if out is None else out
     grids = field.grids32 if x.dtype == y.dtype == np.float32 else None
+    copies, total = _workspace(npix)
     for lo in range(0, len(x), PIECE):
-        copies = np.zeros((COPIES, npix * npix + 1), np.int32)  # the last column takes what is dropped
+        copies.fill(0)  # the last column takes what is dropped
         if grids is not None:  # float32 events on a field whose float32 grid is exact: the faster kernel
             _bin_kernel32(x[lo:lo + PIECE], y[lo:lo + PIECE], energy[lo:lo + PIECE], *grids, npix, band(emin_kev),
                           band(emax_kev), copies)
         else:
             _bin_kernel(x[lo:lo + PIECE], y[lo:lo + PIECE], energy[lo:lo + PIECE], field.x0, field.y0, field.pixel,
                         npix, band(emin_kev), band(emax_kev), copies)
-        image += copies[:, :-1].sum(axis=0, dtype=np.int64)
-    image = image.reshape(npix, npix)
-    return image if out is None else np.add(out, image, out=out)
+        np.sum(copies[:, :-1], axis=0, dtype=np.int64, out=total)
+        np.add(image, total.reshape(npix, npix), out=image)
+    return image
+
+
+def _workspace(npix: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's image copies and their int64 total, reused call after call: new arrays of this size are
+    mapped and unmapped by malloc on each call, and unmapping stalls the process's other threads (the reader
+    of bin_projections) while it runs."""
+    spaces = _THREADS.__dict__.setdefault("workspaces", {})
+    if npix not in spaces:
+        spaces[npix] = (np.zeros((COPIES, npix * npix + 1), np.int32), np.zeros(npix * npix, np.int64))
+    return spaces[npix]
+
+
+@numba.njit(inline="always", boundscheck=False)
+def _scatter(flat, m, c0, c1, c2, c3):  # pragma: no cover - compiled
+    """Count flat[:m] into the four copies in turn, unrolled: no chain of increments to one address."""
+    j = 0
+    while j + 4 <= m:
+        c0[flat[j]] += 1
+        c1[flat[j + 1]] += 1
+        c2[flat[j + 2]] += 1
+        c3[flat[j + 3]] += 1
+        j += 4
+    while j < m:
+        c0[flat[j]] += 1
+        j += 1
 
 
 @numba.njit(nogil=True, boundscheck=False, error_model="numpy")
@@ -134,16 +160,7 @@ def _bin_kernel(x, y, energy, x0, y0, pixel, npix, emin, emax, copies):  # pragm
             column = np.int32(min(max(u, 0.0), size - 0.5))
             row = np.int32(min(max(v, 0.0), size - 0.5))
             flat[j] = np.uint32(row * npix + column) if keep else np.uint32(dump)
-        j = 0
-        while j + 4 <= m:  # four copies in turn, unrolled: no chain of increments to one address
-            c0[flat[j]] += 1
-            c1[flat[j + 1]] += 1
-            c2[flat[j + 2]] += 1
-            c3[flat[j + 3]] += 1
-            j += 4
-        while j < m:
-            c0[flat[j]] += 1
-            j += 1
+        _scatter(flat, m, c0, c1, c2, c3)
 
 
 @numba.njit(inline="always")
@@ -228,16 +245,7 @@ def _bin_kernel32(x, y, energy, gx, gy, npix, emin, emax, copies):  # pragma: no
             column = _column32(u, ox, ix, last)
             row = _column32(v, oy, iy, last)
             flat[j] = np.uint32(row * npix + column) if keep else np.uint32(dump)
-        j = 0
-        while j + 4 <= m:
-            c0[flat[j]] += 1
-            c1[flat[j + 1]] += 1
-            c2[flat[j + 2]] += 1
-            c3[flat[j + 3]] += 1
-            j += 4
-        while j < m:
-            c0[flat[j]] += 1
-            j += 1
+        _scatter(flat, m, c0, c1, c2, c3)
 
 
 def bin_events_numpy(x: np.ndarray, y: np.ndarray, energy: np.ndarray, field: Field, emin_kev: float,
@@ -288,21 +296,27 @@ def bin_projections(x, y, energy, offsets: list[int], field: Field, emin_kev: fl
     reading and binning overlap. The blocks are a quarter of block_events, rounded up to whole chunks
     (one chunk of the events layout), so that a halo of one block_events still overlaps its reading
     and binning; memory holds two blocks."""
-    def read(block: tuple[int, int]):
-        lo, hi = block
-        return lo, hi, np.asarray(x[lo:hi]), np.asarray(y[lo:hi]), np.asarray(energy[lo:hi])
-
     images = np.zeros((len(offsets) - 1, field.npix, field.npix), np.int64)
     blocks = read_blocks(x, offsets[0], offsets[-1], max(block_events // 4, 1))
     if not blocks:
         return images
+    longest = max(hi - lo for lo, hi in blocks)
+    buffers: list[list | None] = [None, None]  # two blocks' arrays, in turn: read into, where the reader can
+
+    def read(k: int):
+        lo, hi = blocks[k]
+        if buffers[k % 2] is None:
+            buffers[k % 2] = [np.empty(longest, a.dtype) if hasattr(a, "read_into") else None for a in (x, y, energy)]
+        return lo, hi, *(a.read_into(lo, hi, into) if into is not None else np.asarray(a[lo:hi])
+                         for a, into in zip((x, y, energy), buffers[k % 2]))
+
     reader = _reader_thread()
-    pending = reader.submit(read, blocks[0])
+    pending = reader.submit(read, 0)
     try:
         for k in range(len(blocks)):
             lo, hi, xb, yb, eb = pending.result()
             if k + 1 < len(blocks):
-                pending = reader.submit(read, blocks[k + 1])
+                pending = reader.submit(read, k + 1)
             _bin_block(xb, yb, eb, lo, hi, offsets, field, emin_kev, emax_kev, images)
     finally:
         pending.cancel()
