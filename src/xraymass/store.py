@@ -349,8 +349,8 @@ class Reader:
         return self._chain(lo, hi, data)
 
     def read_into(self, lo: int, hi: int, into: np.ndarray) -> np.ndarray:
-        """Rows lo:hi, checked as by self[lo:hi], at the start of `into` (reused by a streaming reader: a new
-        array of a few MiB costs its pages' faults and zeroing, which slowed binning from the store by a third)."""
+        """Rows lo:hi, checked as by self[lo:hi], at the start of `into`, which a streaming reader reuses: malloc
+        maps and unmaps a new array of a few MiB on every read (xraymass.stamps.binning.bin_projections)."""
         if self.raw is None:
             return self[lo:hi]
         lo, hi = max(lo, 0), min(hi, self.shape[0])
