@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench science science-quick science-multiband container-test slurm-start slurm-stop slurm-status
+.PHONY: setup test demo bench science science-quick science-multiband science-bf16 container-test slurm-start slurm-stop slurm-status
 
 setup:
 	bash containers/install.sh $(VENV)
@@ -26,6 +26,11 @@ science-quick: setup
 science-multiband: setup
 	$(PYTHON) benchmarks/science.py --config pipeline/science.yaml --tag multiband \
 	  --set 'stamps.bands=[[0.5, 1.2], [1.2, 2.0], [2.0, 7.0]]'
+
+# the science benchmark trained in mixed bfloat16 (runs/science-bf16) on `make science`'s stamps, with the
+# change of its scatter against `make science` by a paired cluster bootstrap (run `make science` first)
+science-bf16: setup
+	$(PYTHON) benchmarks/science.py --config pipeline/science.yaml --tag bf16 --set model.precision=mixed_bfloat16
 
 bench: setup
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PYTHON) $$b; done

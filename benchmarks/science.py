@@ -3,6 +3,7 @@
     python benchmarks/science.py [--quick] [--config pipeline/science.yaml] [--ranks 2] [--set K=V --tag NAME]
     make science                     # the full benchmark (pipeline/science.yaml, runs/science)
     make science-multiband           # the same with three energy bands as channels, runs/science-multiband
+    make science-bf16                # trained in mixed bfloat16 on make science's stamps, runs/science-bf16
 
 Runs the `xraymass` stages one after the other on this machine (no SLURM): halos, mocks
 (`mpirun -np RANKS`, or one process with --ranks 1), stamps, train for each fold, evaluate with
@@ -26,7 +27,13 @@ runs on it as on the main run.
 --quick: 30 clusters and 3 epochs in <run>-quick, to check the chain end to end in minutes.
 --set SECTION.KEY=VALUE (repeatable) with --tag NAME: every stage with those overrides, in <run>-NAME, to
 compare one switch against the benchmark (e.g. multi-band stamps against the single band); the two
-runs' benchmark.json hold the figures side by side.
+runs' benchmark.json hold the figures side by side. When every switch is a training one (model.*, train.*;
+e.g. `make science-bf16`: model.precision=mixed_bfloat16) and <run>'s stamps are complete, <run>-NAME
+takes <run>'s halos, events and stamps (symlinks, as paper_rule does) and runs only train and evaluate:
+both runs predict the same test images, and its benchmark.json adds `against_base`, for each rule the
+change of the MLE sigma (per image and per cluster) from <run> to <run>-NAME with a paired cluster
+bootstrap interval, and whether the new sigma lies within <run>'s own 95% interval. Running the same
+command again resumes (complete folds are skipped, a fold resumes from its latest checkpoint).
 --measure: the costs the full run's time rests on, in <run>-measure: the halos stage at full size,
 the mocks stage on a sample of halos spread evenly in mass rank (wall time per halo with RANKS
 ranks), and one fold's training epochs on a stamps store of the full size (Poisson images of
@@ -75,9 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     sets = dict(QUICK) if args.quick else {}
     if args.quick:
         run_dir = run_dir.with_name(run_dir.name + "-quick")
+    base_dir = run_dir
     if args.tag:
         run_dir = run_dir.with_name(f"{run_dir.name}-{args.tag}")
         sets.update(dict(item.split("=", 1) for item in args.overrides))
+    shared = args.tag and shares_base(base_dir, run_dir, [item.split("=", 1)[0] for item in args.overrides])
     sets["run.directory"] = str(run_dir)
     n_folds = int(data["stamps"]["n_folds"])
     if data["train"].get("rule") != "patience":
@@ -98,9 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         if out.returncode != 0:
             raise SystemExit(f"science: `{' '.join(command)}` failed with status {out.returncode}")
 
-    stage("halos")
-    stage("mocks", launcher=mpirun(args.ranks))
-    stage("stamps")
+    if shared:
+        share_upstream(base_dir, run_dir)
+        print(f"science: {run_dir}/store.zarr: halos, events and stamps are {base_dir}'s (symlinks); "
+              "only the training switches differ", flush=True)
+    else:
+        stage("halos")
+        stage("mocks", launcher=mpirun(args.ranks))
+        stage("stamps")
     members = int(yaml.safe_load(sets.get("train.members", "null")) or data["train"].get("members", 1))
     for task in range(n_folds * members):  # task t: fold t // members, member t % members (member 0 = the fold)
         stage("train", "--task", str(task))
@@ -119,9 +133,65 @@ def main(argv: list[str] | None = None) -> int:
     for rule, directory in rules.items():
         report["rules"][rule] = {"run_directory": str(directory), "kept_epochs": kept_epochs(directory, n_folds, rule),
                                  "figures": figures(directory / "results" / "summary.json")}
+    if shared:
+        n_boot = int(data["evaluate"].get("n_bootstrap", 1000))
+        report["against_base"] = {
+            "base_run": str(base_dir), "switches": dict(item.split("=", 1) for item in args.overrides),
+            "rules": {rule: paired_change(base_dir / ("paper_rule" if rule == "paper" else ""), directory, n_folds,
+                                          n_boot, [int(data["run"]["seed"]), PAIRED_STREAM])
+                      for rule, directory in rules.items()}}
     (run_dir / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
     print_report(report, run_dir)
     return 0
+
+
+TRAINING_SECTIONS = ("model", "train")  # switches that leave halos, events and stamps as they are
+PAIRED_STREAM = 17                      # tags the paired bootstrap draws apart from evaluate's
+
+
+def shares_base(base_dir: Path, run_dir: Path, keys: list[str]) -> bool:
+    """Whether a --tag run takes the base run's halos, events and stamps (symlinks) instead of making its own:
+    its switches are training ones only, the base run's stamps are complete, and the tag run has no store of
+    its own yet (one made by all the stages earlier stays so: its stages resume)."""
+    from xraymass.layout import stamps_complete
+    from xraymass.store import open_store
+
+    if not all(key.split(".", 1)[0] in TRAINING_SECTIONS for key in keys):
+        return False
+    own = run_dir / "store.zarr"
+    if own.exists() and not (own / "stamps").is_symlink():
+        print(f"science: {own} has stamps of its own: every stage runs there", flush=True)
+        return False
+    base = base_dir / "store.zarr"
+    if not ((base / "zarr.json").is_file() and stamps_complete(open_store(base))):
+        if own.exists():
+            raise SystemExit(f"science: {own} shares {base}'s stamps, which are not complete now; "
+                             f"run `make science` for {base_dir} first")
+        print(f"science: {base} has no complete stamps: every stage runs in {run_dir}", flush=True)
+        return False
+    return True
+
+
+def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int, seed: list) -> dict:
+    """How the CNN's scatter changes from the base run to this one, on the same test images (per image) and
+    clusters (per cluster: the mean of the views' log M), by a paired cluster bootstrap
+    (xraymass.analysis.metrics.paired_sigma_change)."""
+    import numpy as np
+
+    from xraymass.analysis.metrics import paired_sigma_change
+    from xraymass.analysis.predictions import load_predictions
+    from xraymass.analysis.uncertainty import per_cluster
+
+    base, other = (load_predictions(d / "store.zarr", n_folds) for d in (base_dir, run_dir))
+    for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "fold"):
+        if not np.array_equal(getattr(base, name), getattr(other, name)):
+            raise SystemExit(f"science: {run_dir} and {base_dir}: the predictions' {name} differ; "
+                             "a paired comparison needs the same test images")
+    clusters = [per_cluster(p.halo_id, p.log_m500c_true, [p.log_m500c_pred]) for p in (base, other)]
+    return {"run_directory": str(run_dir), "base_directory": str(base_dir),
+            "per_image": paired_sigma_change(base.delta, other.delta, base.halo_id, n_bootstrap, [*seed, 0]),
+            "per_cluster": paired_sigma_change(clusters[0].residual, clusters[1].residual, clusters[0].halo_id,
+                                               n_bootstrap, [*seed, 1])}
 
 
 def measure(config: Path, n_sample: int, ranks: int) -> int:
@@ -284,6 +354,16 @@ def print_report(report: dict, run_dir: Path) -> None:
         for r in part["kept_epochs"]:
             print(f"  {r['fold']:4d}  {r['kept_epoch']:10d}  {'yes' if r['criteria_met'] else 'no ':3s}  "
                   f"{r['epochs_trained']:6d}  {r['val_loss']:.5f}  {r['slope']:.3f}  {r['span_ratio']:.3f}")
+    against = report.get("against_base")
+    if against:
+        print(f"\nagainst {against['base_run']} (same stamps; switches {json.dumps(against['switches'])}), "
+              "MLE sigma, paired cluster bootstrap:")
+        for rule, part in against["rules"].items():
+            for level in ("per_image", "per_cluster"):
+                c = part[level]
+                print(f"  rule {rule!r:10s} {level:11s} base {c['sigma_base']:.4f} {_ci(c['sigma_base_ci95'])}  "
+                      f"this {c['sigma_other']:.4f} {_ci(c['sigma_other_ci95'])}  difference {c['difference']:+.4f} "
+                      f"{_ci(c['difference_ci95'])}  within base's interval: {'yes' if c['within_base_interval'] else 'no'}")
     print(f"\nstage times [s]: {json.dumps(report['stage_seconds'])}")
     print(f"written: {run_dir / 'benchmark.json'}")
 

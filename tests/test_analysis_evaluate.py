@@ -12,7 +12,7 @@ from conftest import REPO, sbatch_wait, xraymass
 from xraymass.analysis import evaluate as ev
 from xraymass.analysis import figures
 from xraymass.analysis.metrics import (best_fold, dex_to_percent, fit_gaussian, histogram_bin_width, in_mass_range,
-                                      with_bootstrap)
+                                      paired_sigma_change, with_bootstrap)
 from xraymass.analysis.predictions import load_predictions
 from xraymass.config import load_config
 from xraymass.errors import InputError
@@ -132,6 +132,27 @@ def test_bootstrap_resamples_clusters_not_images():
     assert 0.3 * fit.sigma < hi - lo < 0.6 * fit.sigma
     mlo, mhi = fit.mu_ci95
     assert 0.4 * 2 * 1.96 * 0.05 / np.sqrt(40) < mhi - mlo < 1.6 * 2 * 1.96 * 0.05 / np.sqrt(40)
+
+
+def test_a_paired_bootstrap_sees_a_change_smaller_than_either_runs_interval():
+    """Two runs' residuals on the same 60 clusters: the second's sigma is 4% larger. Each run's interval
+    (the one a single run reports, from the same resamples) is far wider than 4%, so the second sigma lies
+    inside the first's interval; the paired interval on the difference is narrow and excludes zero."""
+    rng = np.random.default_rng(3)
+    cluster = np.repeat(np.arange(60) * 7 + 2, 24)
+    base = np.repeat(rng.normal(0.0, 0.05, 60), 24) + rng.normal(0.0, 0.01, cluster.size)
+    other = 1.04 * base
+    change = paired_sigma_change(base, other, cluster, 2000, 9)
+    assert change["sigma_base_ci95"] == with_bootstrap(fit_gaussian(base), base, cluster, 2000, 9).sigma_ci95
+    assert change["sigma_other_ci95"] == with_bootstrap(fit_gaussian(other), other, cluster, 2000, 9).sigma_ci95
+    assert change["difference"] == pytest.approx(0.04 * change["sigma_base"])
+    lo, hi = change["difference_ci95"]
+    assert 0 < lo < change["difference"] < hi and hi - lo < 0.2 * np.diff(change["sigma_base_ci95"])[0]
+    assert change["within_base_interval"] and change["n_clusters"] == 60
+    same = paired_sigma_change(base, base, cluster, 500, 9)
+    assert same["difference"] == 0 and same["difference_ci95"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="differ in shape"):
+        paired_sigma_change(base, other[:-1], cluster, 10, 9)
 
 
 def test_best_fold_selection(tmp_path):

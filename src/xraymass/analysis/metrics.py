@@ -221,6 +221,30 @@ def with_bootstrap(fit: Fit, delta: np.ndarray, cluster: np.ndarray, n_bootstrap
     return fit
 
 
+def paired_sigma_change(base: np.ndarray, other: np.ndarray, cluster: np.ndarray, n_bootstrap: int, seed) -> dict:
+    """How the MLE sigma changes from `base` to `other`, two sets of residuals of the same images (dex).
+
+    Each resample of clusters weighs both sets alike, so the interval on the difference other - base
+    leaves out the spread that the choice of clusters gives both; each sigma's own interval (from the
+    same resamples) is the one a single run reports. `within_base_interval`: other's sigma lies in
+    base's 95% interval."""
+    base, other = np.asarray(base, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    if base.shape != other.shape or base.shape != np.shape(cluster):
+        raise ValueError(f"paired residuals differ in shape: {base.shape}, {other.shape}, clusters {np.shape(cluster)}")
+    clusters = np.unique(cluster)
+    weights = cluster_weights(clusters.size, n_bootstrap, seed)
+    _, s_base = resampled_mle(weights, cluster_sums(base, cluster, clusters))
+    _, s_other = resampled_mle(weights, cluster_sums(other, cluster, clusters))
+    sigma_base, sigma_other = mle_gaussian(base)[1], mle_gaussian(other)[1]
+    base_ci = interval95(s_base)
+    return {"n": int(base.size), "n_clusters": int(clusters.size), "estimator": ESTIMATOR,
+            "sigma_base": sigma_base, "sigma_base_ci95": base_ci,
+            "sigma_other": sigma_other, "sigma_other_ci95": interval95(s_other),
+            "difference": sigma_other - sigma_base, "difference_ci95": interval95(s_other - s_base),
+            "within_base_interval": bool(base_ci[0] <= sigma_other <= base_ci[1]),
+            "bootstrap": f"{bootstrap_text(n_bootstrap)}, the same resamples for both (paired)"}
+
+
 def nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
     """numpy.nanmedian without the warning for all-NaN slices (they stay NaN: e.g. empty radial bins)."""
     import warnings
