@@ -361,9 +361,10 @@ def print_report(report: dict, run_dir: Path) -> None:
         for rule, part in against["rules"].items():
             for level in ("per_image", "per_cluster"):
                 c = part[level]
+                within = "yes" if c["within_base_interval"] else "no"
                 print(f"  rule {rule!r:10s} {level:11s} base {c['sigma_base']:.4f} {_ci(c['sigma_base_ci95'])}  "
                       f"this {c['sigma_other']:.4f} {_ci(c['sigma_other_ci95'])}  difference {c['difference']:+.4f} "
-                      f"{_ci(c['difference_ci95'])}  within base's interval: {'yes' if c['within_base_interval'] else 'no'}")
+                      f"{_ci(c['difference_ci95'])}  within base's interval: {within}")
     print(f"\nstage times [s]: {json.dumps(report['stage_seconds'])}")
     print(f"written: {run_dir / 'benchmark.json'}")
 

@@ -1,0 +1,89 @@
+"""benchmarks/science.py: a --tag run of training switches takes the base run's stamps, and its scatter's change
+against the base run is measured on the same test images by a paired cluster bootstrap."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from analysis_stores import PER_CLUSTER, build_baseline_store, cyclic_folds, write_predictions, write_stamps
+from conftest import REPO
+from xraymass.analysis.metrics import paired_sigma_change
+from xraymass.store import open_store
+
+N_CLUSTERS = 20
+
+
+def _science():
+    spec = importlib.util.spec_from_file_location("science", REPO / "benchmarks" / "science.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _predictions(truth: dict, sigma: float, seed: int) -> dict:
+    order = np.argsort(truth["log_m500c"])
+    halo_id, log_m = truth["halo_id"][order], truth["log_m500c"][order]
+    true = np.repeat(log_m, PER_CLUSTER).astype(np.float32)
+    n = true.size
+    return {"halo_id": np.repeat(halo_id, PER_CLUSTER),
+            "projection": np.tile(np.repeat(np.arange(3), 8), N_CLUSTERS).astype(np.int8),
+            "augmentation": np.tile(np.arange(8), 3 * N_CLUSTERS).astype(np.int8), "log_m500c_true": true,
+            "log_m500c_pred": (true + np.random.default_rng(seed).normal(0.0, sigma, n)).astype(np.float32),
+            "fold": np.repeat(cyclic_folds(N_CLUSTERS), PER_CLUSTER)}
+
+
+@pytest.fixture()
+def base_run(tmp_path):
+    """runs/science with complete stamps and every fold's predictions."""
+    base = tmp_path / "science"
+    truth = build_baseline_store(base / "store.zarr", n_clusters=N_CLUSTERS, sigma=0.06)
+    order = np.argsort(truth["log_m500c"])
+    write_stamps(open_store(base / "store.zarr", "r+"), truth["halo_id"][order], truth["log_m500c"][order],
+                 cyclic_folds(N_CLUSTERS), 16)
+    write_predictions(base / "store.zarr", _predictions(truth, 0.04, 1))
+    return base, truth
+
+
+def test_a_training_switch_shares_the_base_stamps_and_is_compared_pair_by_pair(base_run):
+    science = _science()
+    base, truth = base_run
+    tag = base.with_name("science-bf16")
+    assert not science.shares_base(base, tag, ["stamps.bands"])  # a stamps switch makes its own
+    assert science.shares_base(base, tag, ["model.precision"])
+    science.share_upstream(base, tag)
+    for name in ("halos", "events", "stamps"):
+        assert (tag / "store.zarr" / name).is_symlink()
+    assert science.shares_base(base, tag, ["model.precision"])  # again, as a resumed run asks
+    other = _predictions(truth, 0.05, 2)
+    write_predictions(tag / "store.zarr", other)
+    assert not (base / "store.zarr" / "predictions").is_symlink()
+
+    change = science.paired_change(base, tag, 10, 400, [5, 17])
+    mine = _predictions(truth, 0.04, 1)
+    delta = (mine["log_m500c_pred"].astype(np.float64) - mine["log_m500c_true"],
+             other["log_m500c_pred"].astype(np.float64) - other["log_m500c_true"])
+    order = np.argsort(mine["fold"], kind="stable")  # the predictions are read fold after fold
+    expected = paired_sigma_change(delta[0][order], delta[1][order], mine["halo_id"][order], 400, [5, 17, 0])
+    assert change["per_image"] == expected
+    assert change["per_image"]["sigma_other"] > change["per_image"]["sigma_base"]
+    assert change["per_cluster"]["n"] == N_CLUSTERS
+
+
+def test_a_store_of_its_own_is_kept_and_different_test_images_are_refused(base_run, capsys):
+    science = _science()
+    base, truth = base_run
+    own = base.with_name("science-own")
+    build_baseline_store(own / "store.zarr", n_clusters=N_CLUSTERS, sigma=0.06)
+    (own / "store.zarr" / "stamps").mkdir()
+    assert not science.shares_base(base, own, ["model.precision"])
+    assert "has stamps of its own" in capsys.readouterr().out
+
+    tag = base.with_name("science-x")
+    science.share_upstream(base, tag)
+    shuffled = _predictions(truth, 0.04, 1)
+    shuffled["augmentation"] = shuffled["augmentation"][::-1].copy()
+    write_predictions(tag / "store.zarr", shuffled)
+    with pytest.raises(SystemExit, match="augmentation differ"):
+        science.paired_change(base, tag, 10, 50, [5, 17])
