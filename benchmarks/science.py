@@ -182,7 +182,12 @@ def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int,
     from xraymass.analysis.predictions import load_predictions
     from xraymass.analysis.uncertainty import per_cluster
 
-    base, other = (load_predictions(d / "store.zarr", n_folds) for d in (base_dir, run_dir))
+    from xraymass.errors import XraymassError
+
+    try:
+        base, other = (load_predictions(d / "store.zarr", n_folds) for d in (base_dir, run_dir))
+    except XraymassError as e:  # e.g. the base run stopped before its paper rule: rerun it, then this (it resumes)
+        return {"run_directory": str(run_dir), "base_directory": str(base_dir), "not_done": str(e)}
     for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "fold"):
         if not np.array_equal(getattr(base, name), getattr(other, name)):
             raise SystemExit(f"science: {run_dir} and {base_dir}: the predictions' {name} differ; "
@@ -359,6 +364,9 @@ def print_report(report: dict, run_dir: Path) -> None:
         print(f"\nagainst {against['base_run']} (same stamps; switches {json.dumps(against['switches'])}), "
               "MLE sigma, paired cluster bootstrap:")
         for rule, part in against["rules"].items():
+            if "not_done" in part:
+                print(f"  rule {rule!r:10s} not compared: {part['not_done']}")
+                continue
             for level in ("per_image", "per_cluster"):
                 c = part[level]
                 within = "yes" if c["within_base_interval"] else "no"

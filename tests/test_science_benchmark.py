@@ -56,6 +56,7 @@ def test_a_training_switch_shares_the_base_stamps_and_is_compared_pair_by_pair(b
     for name in ("halos", "events", "stamps"):
         assert (tag / "store.zarr" / name).is_symlink()
     assert science.shares_base(base, tag, ["model.precision"])  # again, as a resumed run asks
+    assert "10 of 10 folds missing" in science.paired_change(base, tag, 10, 10, [5])["not_done"]
     other = _predictions(truth, 0.05, 2)
     write_predictions(tag / "store.zarr", other)
     assert not (base / "store.zarr" / "predictions").is_symlink()
