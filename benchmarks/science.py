@@ -34,6 +34,9 @@ both runs predict the same test images, and its benchmark.json adds `against_bas
 change of the MLE sigma (per image and per cluster) from <run> to <run>-NAME with a paired cluster
 bootstrap interval, and whether the new sigma lies within <run>'s own 95% interval. Running the same
 command again resumes (complete folds are skipped, a fold resumes from its latest checkpoint).
+--compare BASE OTHER: only that paired comparison, of two finished runs whose folds tested the same images
+(e.g. runs/science and runs/science-ptsrc: the same clusters, views and folds), written to
+OTHER/against-<BASE's name>.json.
 --measure: the costs the full run's time rests on, in <run>-measure: the halos stage at full size,
 the mocks stage on a sample of halos spread evenly in mass rank (wall time per halo with RANKS
 ranks), and one fold's training epochs on a stamps store of the full size (Poisson images of
@@ -69,13 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value in every stage (repeatable; needs --tag)")
     parser.add_argument("--tag", default="", help="run directory <run>-TAG for a run with --set overrides")
+    parser.add_argument("--compare", nargs=2, metavar=("BASE", "OTHER"),
+                        help="only the paired comparison of two finished runs' scatter on the same test images")
     args = parser.parse_args(argv)
     if bool(args.overrides) != bool(args.tag):
         parser.error("--set and --tag go together: a changed run gets its own run directory")
     config = Path(args.config).resolve()
+    compared = [Path(d).resolve() for d in args.compare or ()]
     os.chdir(REPO)  # run directories are relative to the repository, as for the stages
     if args.measure:
         return measure(config, args.measure, args.ranks)
+    if args.compare:
+        return compare(config, *compared)
 
     data = yaml.safe_load(config.read_text())
     run_dir = Path(data["run"].get("directory") or Path("runs") / data["run"]["name"])
@@ -134,12 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         report["rules"][rule] = {"run_directory": str(directory), "kept_epochs": kept_epochs(directory, n_folds, rule),
                                  "figures": figures(directory / "results" / "summary.json")}
     if shared:
-        n_boot = int(data["evaluate"].get("n_bootstrap", 1000))
-        report["against_base"] = {
-            "base_run": str(base_dir), "switches": dict(item.split("=", 1) for item in args.overrides),
-            "rules": {rule: paired_change(base_dir / ("paper_rule" if rule == "paper" else ""), directory, n_folds,
-                                          n_boot, [int(data["run"]["seed"]), PAIRED_STREAM])
-                      for rule, directory in rules.items()}}
+        report["against_base"] = {"switches": dict(item.split("=", 1) for item in args.overrides),
+                                  **against_base(data, base_dir, rules)}
     (run_dir / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
     print_report(report, run_dir)
     return 0
@@ -197,6 +201,26 @@ def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int,
             "per_image": paired_sigma_change(base.delta, other.delta, base.halo_id, n_bootstrap, [*seed, 0]),
             "per_cluster": paired_sigma_change(clusters[0].residual, clusters[1].residual, clusters[0].halo_id,
                                                n_bootstrap, [*seed, 1])}
+
+
+def against_base(data: dict, base_dir: Path, rules: dict[str, Path]) -> dict:
+    """For each rule (its run directory in `rules`), the paired change from the base run's same rule."""
+    n_folds, n_boot = int(data["stamps"]["n_folds"]), int(data["evaluate"].get("n_bootstrap", 1000))
+    return {"base_run": str(base_dir),
+            "rules": {rule: paired_change(base_dir / ("paper_rule" if rule == "paper" else ""), directory, n_folds,
+                                          n_boot, [int(data["run"]["seed"]), PAIRED_STREAM])
+                      for rule, directory in rules.items()}}
+
+
+def compare(config: Path, base_dir: Path, other_dir: Path) -> int:
+    """--compare: print the paired comparison of two finished runs and write OTHER/against-<BASE's name>.json."""
+    against = against_base(yaml.safe_load(config.read_text()), base_dir,
+                           {"patience": other_dir, "paper": other_dir / "paper_rule"})
+    print_against(against)
+    out = other_dir / f"against-{base_dir.name}.json"
+    out.write_text(json.dumps(against, indent=1) + "\n")
+    print(f"written: {out}")
+    return 0
 
 
 def measure(config: Path, n_sample: int, ranks: int) -> int:
@@ -359,22 +383,25 @@ def print_report(report: dict, run_dir: Path) -> None:
         for r in part["kept_epochs"]:
             print(f"  {r['fold']:4d}  {r['kept_epoch']:10d}  {'yes' if r['criteria_met'] else 'no ':3s}  "
                   f"{r['epochs_trained']:6d}  {r['val_loss']:.5f}  {r['slope']:.3f}  {r['span_ratio']:.3f}")
-    against = report.get("against_base")
-    if against:
-        print(f"\nagainst {against['base_run']} (same stamps; switches {json.dumps(against['switches'])}), "
-              "MLE sigma, paired cluster bootstrap:")
-        for rule, part in against["rules"].items():
-            if "not_done" in part:
-                print(f"  rule {rule!r:10s} not compared: {part['not_done']}")
-                continue
-            for level in ("per_image", "per_cluster"):
-                c = part[level]
-                within = "yes" if c["within_base_interval"] else "no"
-                print(f"  rule {rule!r:10s} {level:11s} base {c['sigma_base']:.4f} {_ci(c['sigma_base_ci95'])}  "
-                      f"this {c['sigma_other']:.4f} {_ci(c['sigma_other_ci95'])}  difference {c['difference']:+.4f} "
-                      f"{_ci(c['difference_ci95'])}  within base's interval: {within}")
+    if report.get("against_base"):
+        print_against(report["against_base"])
     print(f"\nstage times [s]: {json.dumps(report['stage_seconds'])}")
     print(f"written: {run_dir / 'benchmark.json'}")
+
+
+def print_against(against: dict) -> None:
+    switches = f"switches {json.dumps(against['switches'])}" if "switches" in against else "the same test images"
+    print(f"\nagainst {against['base_run']} ({switches}), MLE sigma, paired cluster bootstrap:")
+    for rule, part in against["rules"].items():
+        if "not_done" in part:
+            print(f"  rule {rule!r:10s} not compared: {part['not_done']}")
+            continue
+        for level in ("per_image", "per_cluster"):
+            c = part[level]
+            within = "yes" if c["within_base_interval"] else "no"
+            print(f"  rule {rule!r:10s} {level:11s} base {c['sigma_base']:.4f} {_ci(c['sigma_base_ci95'])}  "
+                  f"this {c['sigma_other']:.4f} {_ci(c['sigma_other_ci95'])}  difference {c['difference']:+.4f} "
+                  f"{_ci(c['difference_ci95'])}  within base's interval: {within}")
 
 
 def _ci(pair) -> str:

@@ -3,6 +3,7 @@ against the base run is measured on the same test images by a paired cluster boo
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def base_run(tmp_path):
     return base, truth
 
 
-def test_a_training_switch_shares_the_base_stamps_and_is_compared_pair_by_pair(base_run):
+def test_a_training_switch_shares_the_base_stamps_and_is_compared_pair_by_pair(base_run, tmp_path, monkeypatch, capsys):
     science = _science()
     base, truth = base_run
     tag = base.with_name("science-bf16")
@@ -70,6 +71,14 @@ def test_a_training_switch_shares_the_base_stamps_and_is_compared_pair_by_pair(b
     assert change["per_image"] == expected
     assert change["per_image"]["sigma_other"] > change["per_image"]["sigma_base"]
     assert change["per_cluster"]["n"] == N_CLUSTERS
+
+    monkeypatch.chdir(tmp_path)  # --compare: the same figures, written beside the other run; no paper rule here
+    config = str(REPO / "pipeline" / "science.yaml")
+    assert science.main(["--config", config, "--compare", "science", "science-bf16"]) == 0
+    written = json.loads((tag / "against-science.json").read_text())["rules"]
+    assert written["patience"]["per_image"]["sigma_other"] == pytest.approx(expected["sigma_other"])
+    assert "paper_rule/store.zarr: no xraymass store here" in written["paper"]["not_done"]
+    assert "rule 'paper'    not compared" in capsys.readouterr().out
 
 
 def test_a_store_of_its_own_is_kept_and_different_test_images_are_refused(base_run, capsys):
