@@ -60,6 +60,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = {"synthetic.n_halos": "30", "train.max_epochs": "3", "train.patience": "1"}
+TRAINING_SECTIONS = ("model", "train")  # switches that leave halos, events and stamps as they are
+PAIRED_STREAM = 17                      # tags the paired bootstrap draws apart from evaluate's
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,10 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     (run_dir / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
     print_report(report, run_dir)
     return 0
-
-
-TRAINING_SECTIONS = ("model", "train")  # switches that leave halos, events and stamps as they are
-PAIRED_STREAM = 17                      # tags the paired bootstrap draws apart from evaluate's
 
 
 def shares_base(base_dir: Path, run_dir: Path, keys: list[str]) -> bool:
