@@ -36,7 +36,8 @@ bootstrap interval, and whether the new sigma lies within <run>'s own 95% interv
 command again resumes (complete folds are skipped, a fold resumes from its latest checkpoint).
 --compare BASE OTHER: only that paired comparison, of two finished runs whose folds tested the same images
 (e.g. runs/science and runs/science-ptsrc: the same clusters, views and folds), written to
-OTHER/against-<BASE's name>.json.
+OTHER/against-<BASE's name>.json. With --folds K,L,...: on those folds' test images only (folds both runs
+have finished, e.g. while a long run goes on), written to OTHER/against-<BASE's name>-folds-K-L.json.
 --measure: the costs the full run's time rests on, in <run>-measure: the halos stage at full size,
 the mocks stage on a sample of halos spread evenly in mass rank (wall time per halo with RANKS
 ranks), and one fold's training epochs on a stamps store of the full size (Poisson images of
@@ -76,16 +77,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="", help="run directory <run>-TAG for a run with --set overrides")
     parser.add_argument("--compare", nargs=2, metavar=("BASE", "OTHER"),
                         help="only the paired comparison of two finished runs' scatter on the same test images")
+    parser.add_argument("--folds", default="", metavar="K,L,...",
+                        help="with --compare: only these folds' test images (default: every fold)")
     args = parser.parse_args(argv)
     if bool(args.overrides) != bool(args.tag):
         parser.error("--set and --tag go together: a changed run gets its own run directory")
+    if args.folds and not args.compare:
+        parser.error("--folds goes with --compare")
+    try:
+        folds = sorted({int(k) for k in args.folds.split(",")}) if args.folds else None
+    except ValueError:
+        parser.error(f"--folds {args.folds!r}: fold numbers separated by commas, e.g. 0,1,2")
     config = Path(args.config).resolve()
     compared = [Path(d).resolve() for d in args.compare or ()]
     os.chdir(REPO)  # run directories are relative to the repository, as for the stages
     if args.measure:
         return measure(config, args.measure, args.ranks)
     if args.compare:
-        return compare(config, *compared)
+        return compare(config, *compared, folds)
 
     data = yaml.safe_load(config.read_text())
     run_dir = Path(data["run"].get("directory") or Path("runs") / data["run"]["name"])
@@ -174,10 +183,11 @@ def shares_base(base_dir: Path, run_dir: Path, keys: list[str]) -> bool:
     return True
 
 
-def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int, seed: list) -> dict:
+def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int, seed: list,
+                  folds: list[int] | None = None) -> dict:
     """How the CNN's scatter changes from the base run to this one, on the same test images (per image) and
     clusters (per cluster: the mean of the views' log M), by a paired cluster bootstrap
-    (xraymass.analysis.metrics.paired_sigma_change)."""
+    (xraymass.analysis.metrics.paired_sigma_change); on the test images of `folds` only when given."""
     import numpy as np
 
     from xraymass.analysis.metrics import paired_sigma_change
@@ -187,7 +197,7 @@ def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int,
     from xraymass.errors import XraymassError
 
     try:
-        base, other = (load_predictions(d / "store.zarr", n_folds) for d in (base_dir, run_dir))
+        base, other = (load_predictions(d / "store.zarr", n_folds, folds) for d in (base_dir, run_dir))
     except XraymassError as e:  # e.g. the base run stopped before its paper rule: rerun it, then this (it resumes)
         return {"run_directory": str(run_dir), "base_directory": str(base_dir), "not_done": str(e)}
     for name in ("halo_id", "projection", "augmentation", "log_m500c_true", "fold"):
@@ -196,26 +206,32 @@ def paired_change(base_dir: Path, run_dir: Path, n_folds: int, n_bootstrap: int,
                              "a paired comparison needs the same test images")
     clusters = [per_cluster(p.halo_id, p.log_m500c_true, [p.log_m500c_pred]) for p in (base, other)]
     return {"run_directory": str(run_dir), "base_directory": str(base_dir),
+            "folds": "all" if folds is None else folds,
             "per_image": paired_sigma_change(base.delta, other.delta, base.halo_id, n_bootstrap, [*seed, 0]),
             "per_cluster": paired_sigma_change(clusters[0].residual, clusters[1].residual, clusters[0].halo_id,
                                                n_bootstrap, [*seed, 1])}
 
 
-def against_base(data: dict, base_dir: Path, rules: dict[str, Path]) -> dict:
+def against_base(data: dict, base_dir: Path, rules: dict[str, Path], folds: list[int] | None = None) -> dict:
     """For each rule (its run directory in `rules`), the paired change from the base run's same rule."""
     n_folds, n_boot = int(data["stamps"]["n_folds"]), int(data["evaluate"].get("n_bootstrap", 1000))
     return {"base_run": str(base_dir),
             "rules": {rule: paired_change(base_dir / ("paper_rule" if rule == "paper" else ""), directory, n_folds,
-                                          n_boot, [int(data["run"]["seed"]), PAIRED_STREAM])
+                                          n_boot, [int(data["run"]["seed"]), PAIRED_STREAM], folds)
                       for rule, directory in rules.items()}}
 
 
-def compare(config: Path, base_dir: Path, other_dir: Path) -> int:
-    """--compare: print the paired comparison of two finished runs and write OTHER/against-<BASE's name>.json."""
-    against = against_base(yaml.safe_load(config.read_text()), base_dir,
-                           {"patience": other_dir, "paper": other_dir / "paper_rule"})
+def compare(config: Path, base_dir: Path, other_dir: Path, folds: list[int] | None = None) -> int:
+    """--compare: print the paired comparison of two finished runs (on `folds` only when given) and write
+    OTHER/against-<BASE's name>[-folds-K-L...].json."""
+    data = yaml.safe_load(config.read_text())
+    n_folds = int(data["stamps"]["n_folds"])
+    if folds and not all(0 <= k < n_folds for k in folds):
+        raise SystemExit(f"science: --folds {','.join(map(str, folds))}: {config} has folds 0 to {n_folds - 1}")
+    against = against_base(data, base_dir, {"patience": other_dir, "paper": other_dir / "paper_rule"}, folds)
     print_against(against)
-    out = other_dir / f"against-{base_dir.name}.json"
+    part = f"-folds-{'-'.join(map(str, folds))}" if folds else ""
+    out = other_dir / f"against-{base_dir.name}{part}.json"
     out.write_text(json.dumps(against, indent=1) + "\n")
     print(f"written: {out}")
     return 0
@@ -394,6 +410,9 @@ def print_against(against: dict) -> None:
         if "not_done" in part:
             print(f"  rule {rule!r:10s} not compared: {part['not_done']}")
             continue
+        if part["folds"] != "all":
+            print(f"  rule {rule!r:10s} on the test images of folds {', '.join(map(str, part['folds']))} only "
+                  f"({part['per_image']['n_clusters']} clusters)")
         for level in ("per_image", "per_cluster"):
             c = part[level]
             within = "yes" if c["within_base_interval"] else "no"

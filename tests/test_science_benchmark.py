@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from analysis_stores import PER_CLUSTER, build_baseline_store, cyclic_folds, write_predictions, write_stamps
 from conftest import REPO
@@ -97,3 +98,36 @@ def test_a_store_of_its_own_is_kept_and_different_test_images_are_refused(base_r
     write_predictions(tag / "store.zarr", shuffled)
     with pytest.raises(SystemExit, match="augmentation differ"):
         science.paired_change(base, tag, 10, 50, [5, 17])
+
+
+def test_compare_on_the_folds_both_runs_have_finished(base_run, capsys):
+    science = _science()
+    base, truth = base_run
+    tag = base.with_name("science-bf16")
+    science.share_upstream(base, tag)
+    other = _predictions(truth, 0.05, 2)
+    write_predictions(tag / "store.zarr", other, folds=[0, 1])  # a long run still training fold 2
+    config = str(REPO / "pipeline" / "science.yaml")
+    assert science.main(["--config", config, "--compare", str(base), str(tag)]) == 0
+    assert "8 of 10 folds missing" in json.loads((tag / "against-science.json").read_text())["rules"]["patience"][
+        "not_done"]
+
+    assert science.main(["--config", config, "--compare", str(base), str(tag), "--folds", "1,0"]) == 0
+    part = json.loads((tag / "against-science-folds-0-1.json").read_text())["rules"]["patience"]
+    mine = _predictions(truth, 0.04, 1)
+    rows = np.isin(mine["fold"], [0, 1])
+    order = np.argsort(mine["fold"][rows], kind="stable")
+    delta = [(d["log_m500c_pred"][rows].astype(np.float64) - d["log_m500c_true"][rows])[order] for d in (mine, other)]
+    assert part["folds"] == [0, 1]
+    data = yaml.safe_load((REPO / "pipeline" / "science.yaml").read_text())
+    seed = [int(data["run"]["seed"]), science.PAIRED_STREAM, 0]
+    n_boot = int(data["evaluate"].get("n_bootstrap", 1000))
+    assert part["per_image"] == paired_sigma_change(*delta, mine["halo_id"][rows][order], n_boot, seed)
+    assert part["per_image"]["n_clusters"] == np.unique(mine["halo_id"][rows]).size < N_CLUSTERS
+    assert "on the test images of folds 0, 1 only" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit, match="folds 0 to 9"):
+        science.main(["--config", config, "--compare", str(base), str(tag), "--folds", "0,10"])
+    with pytest.raises(SystemExit):
+        science.main(["--config", config, "--folds", "0"])
+    assert "--folds goes with --compare" in capsys.readouterr().err
