@@ -411,7 +411,8 @@ def print_against(against: dict) -> None:
             print(f"  rule {rule!r:10s} not compared: {part['not_done']}")
             continue
         if part["folds"] != "all":
-            print(f"  rule {rule!r:10s} on the test images of folds {', '.join(map(str, part['folds']))} only "
+            print(f"  rule {rule!r:10s} on the test images of fold{'s' * (len(part['folds']) > 1)} "
+                  f"{', '.join(map(str, part['folds']))} only "
                   f"({part['per_image']['n_clusters']} clusters)")
         for level in ("per_image", "per_cluster"):
             c = part[level]
