@@ -36,6 +36,14 @@ def _predictions(truth: dict, sigma: float, seed: int) -> dict:
             "fold": np.repeat(cyclic_folds(N_CLUSTERS), PER_CLUSTER)}
 
 
+def _as_read(mine: dict, other: dict, folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both runs' residuals and the halo ids on `folds`' rows, in the order the predictions are read (by fold)."""
+    rows = np.flatnonzero(np.isin(mine["fold"], folds))
+    rows = rows[np.argsort(mine["fold"][rows], kind="stable")]
+    delta = [d["log_m500c_pred"][rows].astype(np.float64) - d["log_m500c_true"][rows] for d in (mine, other)]
+    return delta[0], delta[1], mine["halo_id"][rows]
+
+
 @pytest.fixture()
 def base_run(tmp_path):
     """runs/science with complete stamps and every fold's predictions."""
@@ -64,11 +72,7 @@ def test_a_training_switch_shares_the_base_stamps_and_is_compared_pair_by_pair(b
     assert not (base / "store.zarr" / "predictions").is_symlink()
 
     change = science.paired_change(base, tag, 10, 400, [5, 17])
-    mine = _predictions(truth, 0.04, 1)
-    delta = (mine["log_m500c_pred"].astype(np.float64) - mine["log_m500c_true"],
-             other["log_m500c_pred"].astype(np.float64) - other["log_m500c_true"])
-    order = np.argsort(mine["fold"], kind="stable")  # the predictions are read fold after fold
-    expected = paired_sigma_change(delta[0][order], delta[1][order], mine["halo_id"][order], 400, [5, 17, 0])
+    expected = paired_sigma_change(*_as_read(_predictions(truth, 0.04, 1), other, range(10)), 400, [5, 17, 0])
     assert change["per_image"] == expected
     assert change["per_image"]["sigma_other"] > change["per_image"]["sigma_base"]
     assert change["per_cluster"]["n"] == N_CLUSTERS
@@ -114,16 +118,13 @@ def test_compare_on_the_folds_both_runs_have_finished(base_run, capsys):
 
     assert science.main(["--config", config, "--compare", str(base), str(tag), "--folds", "1,0"]) == 0
     part = json.loads((tag / "against-science-folds-0-1.json").read_text())["rules"]["patience"]
-    mine = _predictions(truth, 0.04, 1)
-    rows = np.isin(mine["fold"], [0, 1])
-    order = np.argsort(mine["fold"][rows], kind="stable")
-    delta = [(d["log_m500c_pred"][rows].astype(np.float64) - d["log_m500c_true"][rows])[order] for d in (mine, other)]
+    base_delta, other_delta, halo_id = _as_read(_predictions(truth, 0.04, 1), other, [0, 1])
     assert part["folds"] == [0, 1]
     data = yaml.safe_load((REPO / "pipeline" / "science.yaml").read_text())
     seed = [int(data["run"]["seed"]), science.PAIRED_STREAM, 0]
     n_boot = int(data["evaluate"].get("n_bootstrap", 1000))
-    assert part["per_image"] == paired_sigma_change(*delta, mine["halo_id"][rows][order], n_boot, seed)
-    assert part["per_image"]["n_clusters"] == np.unique(mine["halo_id"][rows]).size < N_CLUSTERS
+    assert part["per_image"] == paired_sigma_change(base_delta, other_delta, halo_id, n_boot, seed)
+    assert part["per_image"]["n_clusters"] == np.unique(halo_id).size < N_CLUSTERS
     assert "on the test images of folds 0, 1 only" in capsys.readouterr().out
 
     with pytest.raises(SystemExit, match="folds 0 to 9"):
